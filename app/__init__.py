@@ -1,0 +1,113 @@
+"""The application factory: it only wires configuration, extensions, blueprints, handlers and adapters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app import config as config_module
+
+
+def create_app(overrides: Mapping | None = None) -> Flask:
+    """Build the app: config → extensions → blueprints → error handlers → adapters → CLI."""
+    app = Flask(__name__, instance_relative_config=False)
+    load_config(app, overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_guards(app)
+    register_error_handlers(app)
+    register_adapters(app)
+    register_commands(app)
+    return app
+
+
+def load_config(app: Flask, overrides: Mapping | None) -> None:
+    """Settings from the environment (APP_ENV picks the mode), then explicit overrides, then validation."""
+    overrides = dict(overrides or {})
+    app.config.update(config_module.load(overrides.get("APP_ENV")))
+    app.config.update(overrides)
+    if "DATABASE_URL" in overrides:
+        app.config["SQLALCHEMY_DATABASE_URI"] = config_module.sqlalchemy_url(overrides["DATABASE_URL"])
+    config_module.validate(app.config)
+    # Chinese text as UTF-8, not \u escapes: half the size for citizens' phones.
+    app.json.ensure_ascii = False
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    """Database, migrations, JWT, rate limiter, OpenAPI, shared state and the personal-data vault."""
+    from app import auth, pii
+    from app.extensions import api, db, jwt, limiter, migrate
+    from app.state import create_store
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _ensure_sqlite_dir(app.config["SQLALCHEMY_DATABASE_URI"])
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
+    jwt.init_app(app)
+    auth.init_app(app)
+    redis_url = app.config["REDIS_URL"]
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["REDIS_KEY_PREFIX"] + "rl")
+    limiter.init_app(app)
+    api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}})
+    app.extensions["state"] = create_store(redis_url, app.config["REDIS_KEY_PREFIX"])
+    pii.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Every API blueprint, through flask-smorest so each lands in the OpenAPI document."""
+    from app.api import BLUEPRINTS
+    from app.extensions import api
+
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+
+
+def register_request_guards(app: Flask) -> None:
+    """Checks every request passes before its view: the body's content type."""
+    from app.api.guards import require_json_body
+
+    app.before_request(require_json_body)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """One error shape for every error (app/errors.py)."""
+    from app.errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_adapters(app: Flask) -> None:
+    """Outbound integrations chosen by configuration (WeChat, later connectors and face providers)."""
+    from app.services import wechat
+
+    wechat.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    """`flask` CLI commands: seeding, staff accounts, the development server with its sandbox."""
+    from app import cli
+
+    cli.init_app(app)
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _ensure_sqlite_dir(uri: str) -> None:
+    from pathlib import Path
+
+    path = uri.split("sqlite:///", 1)[-1] if uri.startswith("sqlite:///") else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,5 @@
+"""Placeholder: replaced by the real module."""
+
+from flask_smorest import Blueprint
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1")

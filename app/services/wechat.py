@@ -1,0 +1,5 @@
+"""Placeholder: replaced by the WeChat client."""
+
+
+def init_app(app):
+    pass

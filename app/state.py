@@ -1,0 +1,124 @@
+"""Short-lived shared state: token revocations, failure counters, nonces.
+
+Two implementations of one small interface: `RedisStore` (production: shared by every process and host)
+and `MemoryStore` (the embedded default for development and tests: one process only). `create_store`
+picks one from REDIS_URL, so no code outside this module knows which it got.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+
+class EphemeralStore(Protocol):
+    """Keys that expire by themselves. Every method is atomic."""
+
+    def set(self, key: str, ttl_seconds: int) -> None:
+        """Mark `key` as present for `ttl_seconds`."""
+
+    def exists(self, key: str) -> bool:
+        """Whether `key` is present and not expired."""
+
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        """Add one to the counter `key` and return it; the window starts with the first increment."""
+
+    def ttl(self, key: str) -> int:
+        """Seconds until `key` expires (0 if absent)."""
+
+    def delete(self, key: str) -> None:
+        """Forget `key`."""
+
+    def ping(self) -> bool:
+        """Whether the backing service answers."""
+
+
+class MemoryStore:
+    """In-process store for development and tests. Not shared between processes: production uses Redis."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[int, float]] = {}
+
+    def _live(self, key: str):
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] <= self._clock():
+            del self._data[key]
+            return None
+        return item
+
+    def set(self, key: str, ttl_seconds: int) -> None:
+        with self._lock:
+            self._data[key] = (1, self._clock() + ttl_seconds)
+
+    def exists(self, key: str) -> bool:
+        with self._lock:
+            return self._live(key) is not None
+
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        with self._lock:
+            item = self._live(key)
+            value, expires = (item[0] + 1, item[1]) if item else (1, self._clock() + ttl_seconds)
+            self._data[key] = (value, expires)
+            return value
+
+    def ttl(self, key: str) -> int:
+        with self._lock:
+            item = self._live(key)
+            return max(0, int(item[1] - self._clock() + 0.999)) if item else 0
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def ping(self) -> bool:
+        return True
+
+
+class RedisStore:
+    """The production store: one Redis shared by every API process."""
+
+    def __init__(self, client, prefix: str = ""):
+        self._redis = client
+        self._prefix = prefix
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    def set(self, key: str, ttl_seconds: int) -> None:
+        self._redis.set(self._key(key), 1, ex=max(1, int(ttl_seconds)))
+
+    def exists(self, key: str) -> bool:
+        return bool(self._redis.exists(self._key(key)))
+
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        # INCR and EXPIRE NX in one round trip: the window is set once, by the first failure.
+        pipe = self._redis.pipeline()
+        pipe.incr(self._key(key))
+        pipe.expire(self._key(key), max(1, int(ttl_seconds)), nx=True)
+        value, _ = pipe.execute()
+        return int(value)
+
+    def ttl(self, key: str) -> int:
+        return max(0, int(self._redis.ttl(self._key(key))))
+
+    def delete(self, key: str) -> None:
+        self._redis.delete(self._key(key))
+
+    def ping(self) -> bool:
+        return bool(self._redis.ping())
+
+
+def create_store(redis_url: str | None, prefix: str = "") -> EphemeralStore:
+    """RedisStore when a URL is configured, MemoryStore otherwise."""
+    if not redis_url:
+        return MemoryStore()
+    import redis
+
+    # Short timeouts: a slow Redis must not hold a request thread for long.
+    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    return RedisStore(client, prefix)

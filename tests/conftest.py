@@ -1,0 +1,184 @@
+"""Fixtures: an app on its own database, real sandbox servers on 127.0.0.1, tokens for each kind of user.
+
+The backend follows the environment, as `.ci/run` sets it:
+- no DATABASE_URL: a SQLite file in pytest's temporary directory;
+- DATABASE_URL=postgresql://…: a fresh database created for this run (and dropped after it), so runs
+  on one server cannot collide;
+- REDIS_URL set: the shared state lives in that Redis under a key prefix unique to this run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from app import create_app
+from app.config import sqlalchemy_url
+from app.extensions import db, limiter
+from app.sandbox.server import serve
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def _postgres_database(base_url: str):
+    """Create a database of our own on the server of `base_url`; yield its URL; drop it afterwards."""
+    url = sa.engine.make_url(sqlalchemy_url(base_url))
+    name = f"zsb_test_{RUN_ID}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    base = os.environ.get("DATABASE_URL", "")
+    if base.startswith(("postgres://", "postgresql")):
+        yield from _postgres_database(base)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url) -> bool:
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def wechat_server():
+    """The WeChat API stand-in, as a real HTTP server on 127.0.0.1."""
+    from app.sandbox.wechat import create_wechat_app
+
+    server = serve(create_wechat_app())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def test_settings(database_url, wechat_server) -> dict:
+    """Overrides every test app starts from; tests that need another app add to a copy."""
+    return {
+        "APP_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "REDIS_KEY_PREFIX": f"zsb-test-{RUN_ID}:",
+        "WECHAT_API_BASE": wechat_server.url,
+        "WECHAT_TIMEOUT_SECONDS": 2.0,
+    }
+
+
+@pytest.fixture(scope="session")
+def app(test_settings):
+    app = create_app(test_settings)
+    with app.app_context():
+        # Tests build the schema from the models; tests/test_migrations.py proves the migrations match.
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+    _flush_redis(test_settings)
+
+
+def _flush_redis(settings: dict) -> None:
+    if not settings["REDIS_URL"]:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings["REDIS_URL"])
+    for key in client.scan_iter(match=settings["REDIS_KEY_PREFIX"] + "*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_state(request, test_settings):
+    """Every test starts from the seeded catalogue and sandbox accounts, with no tokens or counters."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        _empty_tables()
+        from app.services.seed import seed_all
+
+        seed_all()
+        _flush_redis(test_settings)
+        from app.state import create_store
+
+        if not test_settings["REDIS_URL"]:
+            app.extensions["state"] = create_store(None)
+        limiter.reset()
+    yield
+    with app.app_context():
+        db.session.remove()
+
+
+def _empty_tables() -> None:
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def row_counts(app):
+    """A snapshot function: the row count of every table (to show a rejected request changed nothing)."""
+
+    def snapshot() -> dict[str, int]:
+        with app.app_context():
+            return {
+                t.name: db.session.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                for t in db.metadata.sorted_tables
+            }
+
+    return snapshot
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def login_citizen(client):
+    """Log in through the WeChat stand-in as `openid`; returns the login response body."""
+
+    def login(openid: str = "citizen-1") -> dict:
+        response = client.post("/api/v1/auth/wechat/login", json={"code": f"dev-{openid}"})
+        assert response.status_code == 200, response.json
+        return response.json
+
+    return login
+
+
+@pytest.fixture
+def citizen_headers(login_citizen):
+    """Authorization headers of a freshly logged-in sandbox citizen."""
+    return bearer(login_citizen("citizen-1")["access_token"])
+
+
+@pytest.fixture
+def staff_headers(client):
+    """Authorization headers for a sandbox staff account: staff_headers("admin")."""
+
+    def headers(username: str) -> dict:
+        response = client.post(
+            "/api/v1/auth/staff/login", json={"username": username, "password": "sandbox-pass"}
+        )
+        assert response.status_code == 200, response.json
+        return bearer(response.json["access_token"])
+
+    return headers

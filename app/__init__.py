@@ -94,9 +94,11 @@ def register_adapters(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     """`flask` CLI commands: seeding, staff accounts, the development server with its sandbox."""
-    from app import cli
+    from app import cli, devserver, maintenance
 
     cli.init_app(app)
+    devserver.init_app(app)
+    maintenance.init_app(app)
 
 
 def _migrations_dir():

@@ -46,7 +46,8 @@ def require(*roles: str, refresh: bool = False):
                 raise Forbidden()
             return view(*args, **kwargs)
 
-        return Blueprint.doc(security=BEARER)(wrapper)
+        # `x-roles` tells client authors (and the schemathesis run) who may call the operation.
+        return Blueprint.doc(security=BEARER, **{"x-roles": list(roles) or ["any"]})(wrapper)
 
     return decorator
 

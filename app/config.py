@@ -94,7 +94,11 @@ def base_settings(env: Settings) -> dict:
         "PSEUDONYM_KEY": env.str("PSEUDONYM_KEY", DEV_PSEUDONYM_KEY),
         "WECHAT_APPID": env.str("WECHAT_APPID", "wx-sandbox-appid"),
         "WECHAT_SECRET": env.str("WECHAT_SECRET", DEV_WECHAT_SECRET),
-        "WECHAT_API_BASE": env.str("WECHAT_API_BASE", "http://127.0.0.1:5001"),
+        # By default the WeChat API stand-in of the sandbox (`flask dev` starts it on SANDBOX_WECHAT_PORT).
+        "WECHAT_API_BASE": env.str(
+            "WECHAT_API_BASE",
+            f"http://{env.str('SANDBOX_HOST', '127.0.0.1')}:{env.int('SANDBOX_WECHAT_PORT', 5001)}",
+        ),
         "WECHAT_TIMEOUT_SECONDS": env.float("WECHAT_TIMEOUT_SECONDS", 5.0),
         # Staff login: this many failures for one username within the window lock it for the window.
         "STAFF_LOGIN_MAX_FAILURES": env.int("STAFF_LOGIN_MAX_FAILURES", 5),

@@ -23,10 +23,10 @@ from app.sandbox.server import serve
 RUN_ID = uuid.uuid4().hex[:10]
 
 
-def _postgres_database(base_url: str):
+def _postgres_database(base_url: str, suffix: str = ""):
     """Create a database of our own on the server of `base_url`; yield its URL; drop it afterwards."""
     url = sa.engine.make_url(sqlalchemy_url(base_url))
-    name = f"zsb_test_{RUN_ID}"
+    name = f"zsb_test_{RUN_ID}{suffix}"
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -45,6 +45,16 @@ def database_url(tmp_path_factory):
         yield from _postgres_database(base)
     else:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    """Another, empty database on the same backend (for migration tests)."""
+    base = os.environ.get("DATABASE_URL", "")
+    if base.startswith(("postgres://", "postgresql")):
+        yield from _postgres_database(base, suffix=f"_{uuid.uuid4().hex[:6]}")
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
 
 
 @pytest.fixture(scope="session")

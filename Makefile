@@ -1,0 +1,49 @@
+# Two commands for a new user: `make run` and `make test` (see README.md).
+# Everything installs into .venv from PyPI; nothing outside this repository is needed.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+# Extras installed into the virtualenv (comma-separated), e.g. EXTRAS=dev,face.
+EXTRAS ?= dev
+export FLASK_APP := wsgi
+
+.PHONY: help install run test test-postgres migrate seed bench lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+
+# Reinstall only when the declared dependencies change.
+STAMP  := $(VENV)/.installed-$(EXTRAS)
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+install: $(STAMP)  ## create .venv and install the project
+
+migrate: install  ## apply database migrations (DATABASE_URL, SQLite by default)
+	$(BIN)/flask db upgrade
+
+seed: migrate  ## seed the demo catalogue and sandbox accounts (idempotent)
+	$(BIN)/flask seed
+
+run: seed  ## start the development sandbox and the API on 127.0.0.1:$(PORT); Ctrl-C stops everything
+	$(BIN)/flask dev --port $(PORT)
+
+test: install  ## run the whole test suite (DATABASE_URL / REDIS_URL select PostgreSQL / Redis)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install  ## run the benchmarks under bench/ and print their figures
+	$(BIN)/python bench/catalogue.py
+
+lint: install  ## static checks
+	$(BIN)/ruff check app shared_data identity tests bench migrations
+
+clean:  ## remove the virtualenv, the embedded database and caches
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,61 @@
+"""`flask seed` and `flask dev`: the development server with its sandbox (what `make run` starts).
+
+`flask dev` starts every sandbox stand-in as a real HTTP server on 127.0.0.1, then the API in the same
+process; Ctrl-C stops them all (the stand-ins run in daemon threads). It refuses to run without the sandbox.
+"""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+
+@click.command("seed")
+@with_appcontext
+def seed_command():
+    """Seed the demo catalogue (and, with the sandbox on, its accounts); idempotent."""
+    from app.services.seed import seed_all
+
+    seed_all()
+    click.echo("seeded")
+
+
+@click.command("dev")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, envvar="PORT")
+@with_appcontext
+def dev_command(host: str, port: int):
+    """Run the sandbox stand-ins and the API (development only)."""
+    app = current_app._get_current_object()
+    if not app.config["SANDBOX_ENABLED"]:
+        raise click.ClickException("flask dev runs the sandbox; set SANDBOX_ENABLED=1 (never in production)")
+    servers = start_sandbox(app)
+    for name, server in servers.items():
+        click.echo(f"sandbox {name:<10} {server.url}")
+    click.echo(f"API                {f'http://{host}:{port}'}  (docs: /docs)")
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def start_sandbox(app: Flask) -> dict:
+    """Start each sandbox stand-in on its configured port; returns the running servers by name."""
+    from app.sandbox.server import serve
+    from app.sandbox.wechat import create_wechat_app
+
+    host = app.config["SANDBOX_HOST"]
+    return {
+        "wechat": serve(
+            create_wechat_app(appid=app.config["WECHAT_APPID"], secret=app.config["WECHAT_SECRET"]),
+            host,
+            app.config["SANDBOX_WECHAT_PORT"],
+        ),
+    }
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed_command)
+    app.cli.add_command(dev_command)

@@ -34,13 +34,16 @@ def claims_for(user: Citizen | StaffUser) -> dict:
     return {"roles": list(user.roles), "bureau": user.bureau_code, "department": user.department_code}
 
 
-def require(*roles: str, refresh: bool = False):
-    """Allow the call only with a valid, unrevoked token holding one of `roles` (any role when empty)."""
+def require(*roles: str, refresh: bool = False, any_token: bool = False):
+    """Allow the call only with a valid, unrevoked token holding one of `roles` (any role when empty).
+
+    The token must be an access token, a refresh token with `refresh=True`, either with `any_token=True`.
+    """
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            verify_jwt_in_request(refresh=refresh)
+            verify_jwt_in_request(refresh=refresh, verify_type=not any_token)
             held = set(get_jwt().get("roles", []))
             if roles and not held.intersection(roles):
                 raise Forbidden()
@@ -66,13 +69,24 @@ def _revocations():
     return current_app.extensions["state"]
 
 
+def _revocation_key(jwt_payload: dict) -> str:
+    # Tokens issued at login carry the login session's id (`sid`): revoking one revokes the session, so a
+    # logout with the access token also ends its refresh token. Other tokens are revoked one by one.
+    sid = jwt_payload.get("sid")
+    return f"revoked-session:{sid}" if sid else f"revoked:{jwt_payload['jti']}"
+
+
 def revoke(jwt_payload: dict) -> None:
-    """Put a token on the revocation list until it would have expired anyway."""
+    """Revoke a token (and its login session's other tokens) until they would have expired anyway."""
     import time
 
-    remaining = int(jwt_payload["exp"] - time.time()) + 1
+    if jwt_payload.get("sid"):
+        # A session's refresh token expires at most this long after now.
+        remaining = int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds()) + 1
+    else:
+        remaining = int(jwt_payload["exp"] - time.time()) + 1
     if remaining > 0:
-        _revocations().set(f"revoked:{jwt_payload['jti']}", remaining)
+        _revocations().set(_revocation_key(jwt_payload), remaining)
 
 
 def init_app(app: Flask) -> None:
@@ -91,7 +105,7 @@ def init_app(app: Flask) -> None:
 
     @jwt.token_in_blocklist_loader
     def is_revoked(_header, payload):
-        return _revocations().exists(f"revoked:{payload['jti']}")
+        return _revocations().exists(_revocation_key(payload))
 
     def unauthorized(message: str):
         return error_response(401, "unauthorized", message)

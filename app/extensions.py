@@ -2,8 +2,8 @@
 
 import sqlite3
 
+from flask import current_app
 from flask_jwt_extended import JWTManager
-from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
@@ -12,6 +12,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from app.errors import Api
 from app.net import client_address
+from app.ratelimit import PerAppLimiter
 
 # Named constraints so Alembic migrations are identical on SQLite and PostgreSQL and can be altered later.
 NAMING_CONVENTION = {
@@ -31,8 +32,9 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
 api = Api()
-# Storage (memory or Redis) is chosen from the config in create_app.
-limiter = Limiter(key_func=client_address)
+# Storage (memory or Redis) is chosen from each app's config in create_app; the default limit is read from
+# the config per request, so it too belongs to the app.
+limiter = PerAppLimiter(key_func=client_address, default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]])
 
 
 @event.listens_for(Engine, "connect")

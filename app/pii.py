@@ -26,7 +26,7 @@ class PiiVault:
         self._pseudonym_key = pseudonym_key.encode()
 
     @classmethod
-    def from_config(cls, config) -> "PiiVault":
+    def from_config(cls, config) -> PiiVault:
         keys = [k for k in (config["DATA_ENCRYPTION_KEYS"] or "").split(",") if k.strip()]
         return cls(encryption_keys=keys, pseudonym_key=config["PSEUDONYM_KEY"])
 

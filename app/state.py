@@ -31,7 +31,7 @@ class EphemeralStore(Protocol):
         """Forget `key`."""
 
     def ping(self) -> bool:
-        """Whether the backing service answers."""
+        """Whether the backing service answers (False, not an exception, when it does not)."""
 
 
 class MemoryStore:
@@ -110,7 +110,12 @@ class RedisStore:
         self._redis.delete(self._key(key))
 
     def ping(self) -> bool:
-        return bool(self._redis.ping())
+        import redis
+
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
 
 
 def create_store(redis_url: str | None, prefix: str = "") -> EphemeralStore:

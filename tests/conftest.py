@@ -140,6 +140,23 @@ def _empty_tables() -> None:
 
 
 @pytest.fixture
+def make_app(test_settings):
+    """Build another app from the test settings plus overrides; its database connections close afterwards."""
+    made = []
+
+    def make(**overrides):
+        other = create_app({**test_settings, **overrides})
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -2,8 +2,6 @@
 
 import pytest
 
-from app import create_app
-
 SHAPE = {"code", "status", "error", "message"}
 
 
@@ -63,9 +61,9 @@ def test_garbage_token_is_401(client):
 
 
 @pytest.fixture
-def fresh_app(test_settings):
-    """A separate app, so a test may add routes or tighten limits before its first request."""
-    return create_app({**test_settings, "RATELIMIT_DEFAULT": "2 per minute"})
+def fresh_app(app, make_app):
+    """A separate app on the test database, so a test may add routes or tighten limits before its first request."""
+    return make_app(RATELIMIT_DEFAULT="2 per minute")
 
 
 def test_unhandled_exception_is_500_without_internals(fresh_app):
@@ -101,8 +99,8 @@ def test_readyz_reports_ready(client):
     assert response.get_json()["checks"]["database"] == "ok"
 
 
-def test_readyz_is_503_when_the_database_is_down(test_settings):
-    broken = create_app({**test_settings, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+def test_readyz_is_503_when_the_database_is_down(make_app):
+    broken = make_app(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     response = broken.test_client().get("/readyz")
     body = assert_error(response, 503, "not_ready")
     assert body["errors"]["checks"]["database"] == "failed"

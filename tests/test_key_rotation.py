@@ -2,13 +2,12 @@
 
 from cryptography.fernet import Fernet
 
-from app import create_app
 from app.extensions import db
 from app.models.citizen import Citizen
 from app.pii import PiiVault
 
 
-def test_reencrypt_moves_every_value_to_the_new_key(app, test_settings):
+def test_reencrypt_moves_every_value_to_the_new_key(app, make_app):
     old_key = app.config["DATA_ENCRYPTION_KEYS"].split(",")[0]
     with app.app_context():
         citizen = Citizen(openid="rotate-me", id_number_encrypted=app.extensions["pii"].encrypt("410105198503120013"))
@@ -17,7 +16,7 @@ def test_reencrypt_moves_every_value_to_the_new_key(app, test_settings):
         citizen_id = citizen.id
 
     new_key = Fernet.generate_key().decode()
-    rotated = create_app({**test_settings, "DATA_ENCRYPTION_KEYS": f"{new_key},{old_key}"})
+    rotated = make_app(DATA_ENCRYPTION_KEYS=f"{new_key},{old_key}")
     result = rotated.test_cli_runner().invoke(args=["reencrypt"])
     assert result.exit_code == 0, result.output
     assert "re-encrypted 1 values" in result.output
@@ -26,4 +25,3 @@ def test_reencrypt_moves_every_value_to_the_new_key(app, test_settings):
         token = db.session.get(Citizen, citizen_id).id_number_encrypted
         new_only = PiiVault(encryption_keys=[new_key], pseudonym_key="x")
         assert new_only.decrypt(token) == "410105198503120013"
-        db.session.remove()

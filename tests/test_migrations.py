@@ -5,7 +5,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from app import create_app
 from app.extensions import db
 
 
@@ -15,17 +14,15 @@ def schema_differences(app) -> list:
         return compare_metadata(context, db.metadata)
 
 
-def test_migrations_build_exactly_the_models_schema(test_settings, empty_database_url):
-    app = create_app({**test_settings, "DATABASE_URL": empty_database_url})
+def test_migrations_build_exactly_the_models_schema(make_app, empty_database_url):
+    app = make_app(DATABASE_URL=empty_database_url)
     with app.app_context():
         upgrade()
     assert schema_differences(app) == []
-    with app.app_context():
-        db.engine.dispose()
 
 
-def test_migrations_downgrade_to_nothing_and_up_again(test_settings, empty_database_url):
-    app = create_app({**test_settings, "DATABASE_URL": empty_database_url})
+def test_migrations_downgrade_to_nothing_and_up_again(make_app, empty_database_url):
+    app = make_app(DATABASE_URL=empty_database_url)
     with app.app_context():
         upgrade()
         downgrade(revision="base")
@@ -33,5 +30,3 @@ def test_migrations_downgrade_to_nothing_and_up_again(test_settings, empty_datab
         assert tables == set()
         upgrade()
     assert schema_differences(app) == []
-    with app.app_context():
-        db.engine.dispose()

@@ -1,5 +1,89 @@
-"""Placeholder: replaced by the real module."""
+"""Login (citizens through WeChat, staff with a password), token refresh and logout."""
 
+from flask import current_app
+from flask.views import MethodView
+from flask_jwt_extended import current_user, get_jwt
 from flask_smorest import Blueprint
 
-blp = Blueprint("auth", __name__, url_prefix="/api/v1")
+from app.auth import require
+from app.errors import ErrorSchema
+from app.extensions import limiter
+from app.models.staff import ROLES
+from app.schemas.auth import (
+    AccessTokenSchema,
+    CitizenLoginResponseSchema,
+    StaffLoginResponseSchema,
+    StaffLoginSchema,
+    StaffSummarySchema,
+    WeChatLoginSchema,
+)
+from app.services import auth as auth_service
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Login, token refresh and logout")
+
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
+def error(status: int, description: str, **kwargs):
+    """Document an error response of the one error shape."""
+    return blp.alt_response(status, schema=ErrorSchema, description=description, **kwargs)
+
+
+@blp.route("/auth/wechat/login")
+class WeChatLogin(MethodView):
+    @blp.arguments(WeChatLoginSchema)
+    @blp.response(200, CitizenLoginResponseSchema)
+    @error(401, "`wechat_code_invalid`: the code is wrong, expired or already used")
+    @error(403, "`wechat_user_blocked`: WeChat's risk control blocks this user")
+    @error(503, "`upstream_unavailable`: WeChat did not answer, or not usably")
+    def post(self, body):
+        """Log a citizen in with a mini-program login code (wx.login)."""
+        citizen, tokens = auth_service.login_citizen(body["code"])
+        return {**tokens, "citizen": citizen}
+
+
+@blp.route("/auth/staff/login")
+class StaffLogin(MethodView):
+    # Per client address, whatever the username: one address cannot spray passwords over many accounts.
+    @limiter.limit(lambda: current_app.config["STAFF_LOGIN_RATE_LIMIT"])
+    @blp.arguments(StaffLoginSchema)
+    @blp.response(200, StaffLoginResponseSchema)
+    @error(401, "`invalid_credentials`: unknown username or wrong password (the same answer for both)")
+    @error(403, "`account_disabled`: the password is right but the account is deactivated")
+    @error(429, "`rate_limited`: too many failures for this username, or too many logins from this address",
+           headers=RETRY_AFTER)
+    def post(self, body):
+        """Log a staff member in with username and password."""
+        staff, tokens = auth_service.login_staff(body["username"], body["password"])
+        return {**tokens, "staff": staff}
+
+
+@blp.route("/auth/refresh")
+class Refresh(MethodView):
+    @require(refresh=True)
+    @blp.response(200, AccessTokenSchema)
+    @error(401, "`unauthorized`: no refresh token, or it is invalid, expired, revoked or an access token")
+    def post(self):
+        """Exchange the refresh token (as the bearer token) for a new access token."""
+        return auth_service.refresh_access_token(current_user, get_jwt())
+
+
+@blp.route("/auth/logout")
+class Logout(MethodView):
+    @require(any_token=True)
+    @blp.response(204)
+    @error(401, "`unauthorized`: no token, or it is invalid, expired or already revoked")
+    def post(self):
+        """Log out: revoke the bearer token (access or refresh) and every token of the same login."""
+        auth_service.logout(get_jwt())
+
+
+@blp.route("/staff/me")
+class StaffMe(MethodView):
+    @require(*ROLES)
+    @blp.response(200, StaffSummarySchema)
+    @error(401, "`unauthorized`: no valid access token")
+    @error(403, "`forbidden`: not a staff token")
+    def get(self):
+        """The calling staff member's account: roles, bureau, department."""
+        return current_user

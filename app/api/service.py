@@ -4,6 +4,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import AppError
 from app.extensions import db
@@ -34,13 +35,10 @@ class Ready(MethodView):
         try:
             db.session.execute(text("SELECT 1"))
             checks["database"] = "ok"
-        except Exception:  # any driver error means "not ready", whatever its class
+        except SQLAlchemyError:
             db.session.rollback()
             checks["database"] = "failed"
-        try:
-            checks["state"] = "ok" if current_app.extensions["state"].ping() else "failed"
-        except Exception:  # a Redis connection error of any kind
-            checks["state"] = "failed"
+        checks["state"] = "ok" if current_app.extensions["state"].ping() else "failed"
         if "failed" in checks.values():
             raise NotReady(errors={"checks": checks})
         return {"status": "ok", "checks": checks}

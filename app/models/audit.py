@@ -1,0 +1,30 @@
+"""Audit chains: their head rows and the columns every chained record shares (see app/audit/chain.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import UTCDateTime
+
+
+class ChainHead(db.Model):
+    """The newest record of one chain: locked by each writer, so appends are serialized per chain."""
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    head_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class ChainColumns:
+    """seq / prev_hash / record_hash / recorded_at, for every chained log table."""
+
+    seq: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)

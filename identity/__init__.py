@@ -1,0 +1,1 @@
+"""Face verification: the adapter interface, its registry and adapters (no Flask, no app imports)."""

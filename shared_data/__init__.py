@@ -1,0 +1,1 @@
+"""Shared government data: connectors, the HTTP client they use, prefill. A plain library: no Flask here."""

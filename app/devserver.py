@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from werkzeug.serving import run_simple
 
 
 @click.command("seed")
@@ -35,7 +36,8 @@ def dev_command(host: str, port: int):
         click.echo(f"sandbox {name:<10} {server.url}")
     click.echo(f"API                {f'http://{host}:{port}'}  (docs: /docs)")
     try:
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # run_simple, not app.run: Flask ignores app.run() inside a `flask` CLI command.
+        run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         for server in servers.values():
             server.stop()

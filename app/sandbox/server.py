@@ -8,7 +8,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """No access log: stand-in request lines carry development secrets and ID numbers in query strings."""
+
+    def log_request(self, code="-", size="-"):
+        pass
 
 
 @dataclass
@@ -34,7 +41,7 @@ class RunningServer:
 
 def serve(wsgi_app, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Start `wsgi_app` on host:port (0 picks a free port) in a daemon thread; returns once it listens."""
-    server = make_server(host, port, wsgi_app, threaded=True)
+    server = make_server(host, port, wsgi_app, threaded=True, request_handler=QuietRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name=f"sandbox:{server.server_port}", daemon=True)
     thread.start()
     return RunningServer(server, thread)

@@ -74,10 +74,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_guards(app: Flask) -> None:
-    """Checks every request passes before its view: the body's content type."""
+    """Steps around every view: the body's content type is checked; the response carries the request id."""
+    from app import requestid
     from app.api.guards import require_json_body
 
     app.before_request(require_json_body)
+    requestid.init_app(app)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -88,10 +90,12 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_adapters(app: Flask) -> None:
-    """Outbound integrations chosen by configuration (WeChat, later connectors and face providers)."""
-    from app.services import wechat
+    """Outbound integrations chosen by configuration (WeChat, shared-data connectors, the face provider)."""
+    from app.services import face, runtime, wechat
 
     wechat.init_app(app)
+    runtime.init_app(app)
+    face.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -1,6 +1,7 @@
 """`flask` CLI commands."""
 
 import sys
+import uuid
 
 import click
 from flask import Flask
@@ -42,6 +43,36 @@ def create_staff_command(username, roles, bureau_code, department_code, display_
     click.echo(f"created staff account {user.username} ({', '.join(user.roles)}) id={user.id}")
 
 
+@click.group("audit")
+def audit_group():
+    """The tamper-evident audit logs."""
+
+
+@audit_group.command("verify")
+@click.option("--log", "log_name", default="all", show_default=True,
+              type=click.Choice(["all", "data-access", "auditor-access", "face-verifications"]),
+              help="the chain to verify")
+@with_appcontext
+def audit_verify_command(log_name):
+    """Recompute a hash chain and report the first broken link; exits 1 when a chain is broken."""
+    from app.errors import AppError
+    from app.services import audit
+
+    try:
+        result = audit.verify(log_name, actor="cli", request_id=uuid.uuid4().hex)
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    for name, chain in result["logs"].items():
+        state = "ok" if chain["ok"] else "BROKEN"
+        click.echo(f"{name}: {state}, {chain['checked']} records, head {chain['head_hash']}")
+        if chain["first_broken"]:
+            broken = chain["first_broken"]
+            click.echo(f"  first broken: seq {broken['seq']} (id {broken['id']}): {broken['reason']}")
+    if not result["ok"]:
+        sys.exit(1)
+
+
 def init_app(app: Flask) -> None:
     """Register the project's commands on `app`."""
     app.cli.add_command(create_staff_command)
+    app.cli.add_command(audit_group)

@@ -18,6 +18,14 @@ DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMDEyMzQ1Njc4OWFiY2Q="  # Fernet ke
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-0123456789abcdef"
 DEV_WECHAT_SECRET = "sandbox-wechat-secret"
 
+# The biometric consent text of FACE_CONSENT_VERSION's default (what the mini-program shows before a face check).
+DEFAULT_FACE_CONSENT_TEXT = (
+    "为核验您的本人身份,本服务将采集您的人脸图像,并与公安机关等权威来源的证件照片进行比对。"
+    "人脸信息属于敏感个人信息:仅用于本次身份核验,核验结束后不保存人脸图像或特征;"
+    "核验记录只保存核验结果,不含姓名、身份证号码或人脸信息。"
+    "您可以随时撤回本同意;不同意刷脸的,可通过窗口办理或预约帮办代办等方式办理,不影响您办理业务。"
+)
+
 DEFAULT_INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
 
@@ -32,6 +40,13 @@ def sqlalchemy_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+def _list(raw: str | None) -> list[str] | None:
+    """A comma-separated variable as a list (None when unset, so a default can be derived later)."""
+    if raw is None:
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 class Settings:
@@ -116,6 +131,70 @@ def base_settings(env: Settings) -> dict:
         "SANDBOX_ENABLED": env.bool("SANDBOX_ENABLED", True),
         "SANDBOX_HOST": env.str("SANDBOX_HOST", "127.0.0.1"),
         "SANDBOX_WECHAT_PORT": env.int("SANDBOX_WECHAT_PORT", 5001),
+        # The six sandbox bureaus listen on consecutive ports from here (population, social insurance,
+        # housing fund, property, business, marriage: the order of app.sandbox.bureaus.KINDS).
+        "SANDBOX_BUREAU_BASE_PORT": env.int("SANDBOX_BUREAU_BASE_PORT", 5010),
+        # kind → base URL of each sandbox bureau; None derives them from SANDBOX_HOST and the base port.
+        # Only set in code (the tests start the bureaus on free ports and pass their URLs).
+        "SANDBOX_BUREAU_URLS": None,
+        # --- shared-data connectors and prefill (app/services/runtime.py) ---
+        # One overall deadline for a prefill: connectors that have not answered by then are `timeout`.
+        "PREFILL_DEADLINE_SECONDS": env.float("PREFILL_DEADLINE_SECONDS", 3.0),
+        # Threads calling connectors, shared by all prefills of a process; also each connector's connection
+        # pool size. A hanging connector holds a thread up to its own timeout, so leave headroom.
+        "PREFILL_MAX_WORKERS": env.int("PREFILL_MAX_WORKERS", 32),
+        # Plain-http / private-address origins (`scheme://host:port`, comma-separated) connectors may use.
+        # Unset: the sandbox bureaus' own origins while the sandbox is on, none otherwise (production).
+        "CONNECTOR_ALLOWED_INSECURE_ORIGINS": _list(env.str("CONNECTOR_ALLOWED_INSECURE_ORIGINS")),
+        # Per-connector circuit breaker: this many consecutive failures open it; after the reset time one
+        # trial call may go out. State is per process (each process learns on its own that a bureau is down).
+        "CONNECTOR_CIRCUIT_FAILURE_THRESHOLD": env.int("CONNECTOR_CIRCUIT_FAILURE_THRESHOLD", 5),
+        "CONNECTOR_CIRCUIT_RESET_SECONDS": env.float("CONNECTOR_CIRCUIT_RESET_SECONDS", 30.0),
+        # How long a process uses its connector registry before re-reading which connectors are active
+        # (its own registry changes apply at once; other processes' within this time).
+        "CONNECTOR_REGISTRY_REFRESH_SECONDS": env.float("CONNECTOR_REGISTRY_REFRESH_SECONDS", 1.0),
+        # Retries (with backoff) of the on-demand health check when the bureau times out or answers 502-504.
+        "CONNECTOR_HEALTH_RETRIES": env.int("CONNECTOR_HEALTH_RETRIES", 2),
+        # The DNS resolver the URL guard uses (socket.getaddrinfo's signature); None = the system's. Only set
+        # in code: tests pass a resolver so that no real DNS is consulted.
+        "CONNECTOR_RESOLVER": None,
+        # Real-name binding against the population registry: this many mismatches per citizen within the
+        # window answer 429, so an account cannot probe which name goes with which ID number.
+        "REAL_NAME_MAX_MISMATCHES": env.int("REAL_NAME_MAX_MISMATCHES", 5),
+        "REAL_NAME_MISMATCH_WINDOW_SECONDS": env.int("REAL_NAME_MISMATCH_WINDOW_SECONDS", 24 * 3600),
+        # Rows per database round trip of an audit export (the response is streamed batch by batch).
+        "AUDIT_EXPORT_BATCH_SIZE": env.int("AUDIT_EXPORT_BATCH_SIZE", 1000),
+        # --- face verification (identity/, app/services/face.py) ---
+        # The adapter by registry name: sandbox (development only; production refuses it), wechat, local, or a
+        # third-party adapter's entry-point name. Production defaults to wechat (人脸核身, authoritative).
+        "FACE_PROVIDER": env.str("FACE_PROVIDER", "sandbox"),
+        # How long a started session may be completed (the provider's own expiry applies when shorter).
+        "FACE_SESSION_TTL_SECONDS": env.int("FACE_SESSION_TTL_SECONDS", 300),
+        # How long a pass counts as fresh (citizens.face_verified_until; 刷脸办 submissions rely on it).
+        "FACE_VERIFIED_WINDOW_SECONDS": env.int("FACE_VERIFIED_WINDOW_SECONDS", 600),
+        # NIST SP 800-63B: at most 5 failed face attempts per citizen within the window (counted in the shared
+        # store, Redis in production, so the limit holds across processes), then 429 until the window ends.
+        "FACE_MAX_FAILURES": env.int("FACE_MAX_FAILURES", 5),
+        "FACE_FAILURE_WINDOW_SECONDS": env.int("FACE_FAILURE_WINDOW_SECONDS", 3600),
+        # Face verification that stands in for identity documents (a session for a 刷脸办 matter) needs an
+        # adapter with liveness detection, and only such an adapter's pass opens the verified window. Turn off
+        # only for an offline demo with the `local` adapter, which detects no presentation attacks.
+        "FACE_REQUIRE_LIVENESS": env.bool("FACE_REQUIRE_LIVENESS", True),
+        # The biometric consent (PIPL art. 29) citizens agree to, kept word for word with each receipt. Change
+        # the version whenever the text changes: receipts of older versions do not cover new sessions.
+        "FACE_CONSENT_VERSION": env.str("FACE_CONSENT_VERSION", "2025-06"),
+        "FACE_CONSENT_TEXT": env.str("FACE_CONSENT_TEXT", DEFAULT_FACE_CONSENT_TEXT),
+        # Largest body of POST /face/sessions/{id}/complete (the `local` adapter's probe photos, base64); other
+        # endpoints keep MAX_CONTENT_LENGTH.
+        "FACE_MAX_BODY_BYTES": env.int("FACE_MAX_BODY_BYTES", 4 * 1024 * 1024),
+        # The `local` adapter (identity/local.py): dlib distance threshold (same person at or below it), limits
+        # on each probe photo, photos per verification, and detector upsampling (0-2) for small faces.
+        "FACE_LOCAL_MAX_DISTANCE": env.float("FACE_LOCAL_MAX_DISTANCE", 0.6),
+        "FACE_LOCAL_MAX_IMAGE_BYTES": env.int("FACE_LOCAL_MAX_IMAGE_BYTES", 2 * 1024 * 1024),
+        "FACE_LOCAL_MAX_PIXELS": env.int("FACE_LOCAL_MAX_PIXELS", 16_000_000),
+        "FACE_LOCAL_MAX_SIDE": env.int("FACE_LOCAL_MAX_SIDE", 800),
+        "FACE_LOCAL_MAX_PROBES": env.int("FACE_LOCAL_MAX_PROBES", 3),
+        "FACE_LOCAL_UPSAMPLE": env.int("FACE_LOCAL_UPSAMPLE", 1),
         # flask-smorest / OpenAPI
         "API_TITLE": "掌上办 API",
         "API_VERSION": "v1",
@@ -145,6 +224,8 @@ def testing(env: Settings) -> dict:
 def production(env: Settings) -> dict:
     settings = base_settings(env)
     settings["SANDBOX_ENABLED"] = env.bool("SANDBOX_ENABLED", False)
+    # The sandbox face adapter passes anyone who says "pass": production verifies with WeChat by default.
+    settings["FACE_PROVIDER"] = env.str("FACE_PROVIDER", "wechat")
     return settings
 
 
@@ -168,10 +249,14 @@ def validate_production(settings: Mapping) -> None:
         problems.append("DATA_ENCRYPTION_KEYS is missing or contains the development key")
     if settings.get("SANDBOX_ENABLED"):
         problems.append("SANDBOX_ENABLED must be off in production")
+    if str(settings.get("FACE_PROVIDER") or "").strip() in ("", "sandbox"):
+        problems.append("FACE_PROVIDER must name a real face provider in production (not the sandbox)")
     if str(settings.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
         problems.append("DATABASE_URL must name a PostgreSQL database in production")
     if not settings.get("REDIS_URL"):
         problems.append("REDIS_URL is required in production (revocations and rate limits are shared)")
+    if not str(settings.get("WECHAT_API_BASE", "")).startswith("https://"):
+        problems.append("WECHAT_API_BASE must be the https address of the WeChat API (https://api.weixin.qq.com)")
     if str(settings.get("WECHAT_APPID", "")).startswith("wx-sandbox"):
         problems.append("WECHAT_APPID is missing or still the sandbox value")
     if problems:

@@ -1,7 +1,9 @@
 """`flask seed` and `flask dev`: the development server with its sandbox (what `make run` starts).
 
-`flask dev` starts every sandbox stand-in as a real HTTP server on 127.0.0.1, then the API in the same
-process; Ctrl-C stops them all (the stand-ins run in daemon threads). It refuses to run without the sandbox.
+`flask dev` starts every sandbox stand-in as a real HTTP server on 127.0.0.1 — the WeChat API and the six
+bureau data services (SANDBOX_BUREAU_BASE_PORT and on) — hands each bureau the secret its connector was
+seeded with, then runs the API in the same process; Ctrl-C stops them all (the stand-ins run in daemon
+threads). It refuses to run without the sandbox.
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ def dev_command(host: str, port: int):
         raise click.ClickException("flask dev runs the sandbox; set SANDBOX_ENABLED=1 (never in production)")
     servers = start_sandbox(app)
     for name, server in servers.items():
-        click.echo(f"sandbox {name:<10} {server.url}")
-    click.echo(f"API                {f'http://{host}:{port}'}  (docs: /docs)")
+        click.echo(f"sandbox {name:<24} {server.url}")
+    pushed = push_bureau_secrets()
+    if not pushed:
+        click.echo("no sandbox connectors in the database: run `flask seed` (make run does) to register them")
+    click.echo(f"{'API':<32}{f'http://{host}:{port}'}  (docs: /docs)")
     try:
         # run_simple, not app.run: Flask ignores app.run() inside a `flask` CLI command.
         run_simple(host, port, app, threaded=True, use_reloader=False)
@@ -45,17 +50,31 @@ def dev_command(host: str, port: int):
 
 def start_sandbox(app: Flask) -> dict:
     """Start each sandbox stand-in on its configured port; returns the running servers by name."""
+    from app.sandbox.connectors import start_bureaus
     from app.sandbox.server import serve
     from app.sandbox.wechat import create_wechat_app
 
     host = app.config["SANDBOX_HOST"]
-    return {
+    servers = {
         "wechat": serve(
             create_wechat_app(appid=app.config["WECHAT_APPID"], secret=app.config["WECHAT_SECRET"]),
             host,
             app.config["SANDBOX_WECHAT_PORT"],
         ),
     }
+    bureaus = start_bureaus(host, app.config["SANDBOX_BUREAU_BASE_PORT"])
+    servers.update({f"bureau:{kind}": server for kind, server in bureaus.items()})
+    return servers
+
+
+def push_bureau_secrets() -> int:
+    """Tell each running sandbox bureau the secret its seeded connector holds; returns how many."""
+    from app.sandbox.connectors import push_secrets
+    from app.services.connectors import sandbox_secrets
+
+    secrets = sandbox_secrets()
+    push_secrets(secrets)
+    return len(secrets)
 
 
 def init_app(app: Flask) -> None:

@@ -13,6 +13,8 @@ from app.pii import vault
 # Every encrypted column, by model. A new encrypted column must be added here to be rotated.
 ENCRYPTED_COLUMNS = {
     "app.models.citizen:Citizen": ("session_key_encrypted", "real_name_encrypted", "id_number_encrypted"),
+    "app.models.connector:Connector": ("secret_encrypted",),
+    "app.models.application:Application": ("prefill_values_encrypted",),
 }
 
 

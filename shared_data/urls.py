@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from shared_data.errors import UnsafeUrl
+from shared_data.http import RetryingAdapter
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # socket.getaddrinfo's signature; tests inject a fake so that no real DNS is consulted.
@@ -236,8 +236,12 @@ class _PeerCheckedConnection:
         return sock
 
 
-class GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose every new connection is checked by `url_guard` at connect time."""
+class GuardedAdapter(RetryingAdapter):
+    """A requests adapter whose every new connection is checked by `url_guard` at connect time.
+
+    A `RetryingAdapter`: with a retry policy mounted, a read timeout of a GET (the health check) must stay a
+    `requests.ReadTimeout`, not become a ConnectionError as urllib3's MaxRetryError would make it.
+    """
 
     def __init__(self, url_guard: UrlGuard, **kwargs):
         # HTTPAdapter.__init__ calls init_poolmanager, which needs these classes: set them first.

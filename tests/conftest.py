@@ -5,12 +5,20 @@ The backend follows the environment, as `.ci/run` sets it:
 - DATABASE_URL=postgresql://…: a fresh database created for this run (and dropped after it), so runs
   on one server cannot collide;
 - REDIS_URL set: the shared state lives in that Redis under a key prefix unique to this run.
+
+The six sandbox bureaus run once per session on free ports; every test starts with them registered as active
+connectors through the seeding path (`seed_all`), their fresh secrets pushed to them, in normal mode with an
+empty journal. No real DNS is consulted: the URL guard resolves through `RESOLVER_TABLE` below.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
+import socket
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -72,16 +80,66 @@ def wechat_server():
     server.stop()
 
 
+# What the tests' DNS knows: hostnames used to exercise the URL guard. Nothing here is ever connected to.
+RESOLVER_TABLE = {
+    "data.bureau.example.cn": ["203.119.25.1"],
+    "intranet.bureau.example.cn": ["10.20.30.40"],
+    "router.bureau.example.cn": ["192.168.1.1"],
+    "docker.bureau.example.cn": ["172.17.0.2"],
+    "metadata.bureau.example.cn": ["169.254.169.254"],
+    "loop.bureau.example.cn": ["127.0.0.1"],
+    "loop6.bureau.example.cn": ["::1"],
+    "split.bureau.example.cn": ["203.119.25.1", "10.0.0.7"],
+}
+
+
+def resolver(host, port, *args, **kwargs):
+    """socket.getaddrinfo over RESOLVER_TABLE: unknown names do not resolve."""
+    addresses = RESOLVER_TABLE.get(host)
+    if addresses is None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return [
+        (socket.AF_INET6 if ipaddress.ip_address(a).version == 6 else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+         (a, port))
+        for a in addresses
+    ]
+
+
 @pytest.fixture(scope="session")
-def test_settings(database_url, wechat_server) -> dict:
+def bureau_servers():
+    """The six sandbox bureaus, as real HTTP servers on 127.0.0.1 (no secret until seeding pushes one)."""
+    from app.sandbox.bureaus import KINDS, create_bureau_app
+    from app.sandbox.connectors import reset
+
+    servers = {kind: serve(create_bureau_app(kind)) for kind in KINDS}
+    yield servers
+    reset({kind: server.url for kind, server in servers.items()})  # releases requests held in hang mode
+    # Each stop waits out the server loop's 0.5 s poll: stop them side by side.
+    with ThreadPoolExecutor(len(servers)) as pool:
+        list(pool.map(lambda server: server.stop(), servers.values()))
+
+
+@pytest.fixture(scope="session")
+def test_settings(database_url, wechat_server, bureau_servers) -> dict:
     """Overrides every test app starts from; tests that need another app add to a copy."""
     return {
         "APP_ENV": "testing",
         "DATABASE_URL": database_url,
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "REDIS_KEY_PREFIX": f"zsb-test-{RUN_ID}:",
+        # Rate-limit counters under a prefix of this run too: `limiter.reset()` between tests deletes every key
+        # under the storage's prefix, which by default ("LIMITS") would reset other runs sharing the Redis.
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"zsb-test-{RUN_ID}-limits"},
         "WECHAT_API_BASE": wechat_server.url,
         "WECHAT_TIMEOUT_SECONDS": 2.0,
+        "SANDBOX_BUREAU_URLS": {kind: server.url for kind, server in bureau_servers.items()},
+        "CONNECTOR_RESOLVER": resolver,
+        # Short enough that hanging bureaus cost the suite little; long enough for a loaded CI machine.
+        "PREFILL_DEADLINE_SECONDS": 1.0,
+        # Breakers would carry one test's failures into the next (the app lives for the session); the
+        # breaker has its own tests on an app of its own.
+        "CONNECTOR_CIRCUIT_FAILURE_THRESHOLD": 1_000_000,
+        "CONNECTOR_HEALTH_RETRIES": 0,
     }
 
 
@@ -122,6 +180,7 @@ def fresh_state(request, test_settings):
         from app.services.seed import seed_all
 
         seed_all()
+        _prepare_bureaus()
         _flush_redis(test_settings)
         from app.state import create_store
 
@@ -131,6 +190,16 @@ def fresh_state(request, test_settings):
     yield
     with app.app_context():
         db.session.remove()
+
+
+def _prepare_bureaus() -> None:
+    """Normal mode and empty journals, then the secrets seeding just generated (as `flask dev` pushes them)."""
+    from app.sandbox.connectors import push_secrets, reset
+    from app.services.connectors import sandbox_secrets
+
+    secrets = sandbox_secrets()
+    reset({kind: url for kind, (url, _secret, _auth) in secrets.items()})
+    push_secrets(secrets)
 
 
 def _empty_tables() -> None:
@@ -209,3 +278,48 @@ def staff_headers(client):
         return bearer(response.json["access_token"])
 
     return headers
+
+
+class Bureaus:
+    """Test-side handle on the session's sandbox bureaus: fault modes and their query journals."""
+
+    def __init__(self, servers):
+        self.servers = servers
+
+    def url(self, kind: str) -> str:
+        return self.servers[kind].url
+
+    def set_mode(self, kind: str, mode: str, **options) -> None:
+        import requests
+
+        response = requests.post(f"{self.url(kind)}/_sandbox/mode", json={"mode": mode, **options}, timeout=5)
+        assert response.status_code == 200, response.text
+
+    def state(self, kind: str) -> dict:
+        import requests
+
+        return requests.get(f"{self.url(kind)}/_sandbox/state", timeout=5).json()
+
+    def journal(self, kind: str) -> list[dict]:
+        return self.state(kind)["journal"]
+
+
+@pytest.fixture
+def bureaus(bureau_servers):
+    """The running bureaus (fresh_state has put them in normal mode with empty journals)."""
+    return Bureaus(bureau_servers)
+
+
+@pytest.fixture
+def citizen_as(client, login_citizen):
+    """Log in a citizen and bind a sandbox person's identity (checked against the registry); returns headers."""
+
+    def make(name: str, id_number: str, openid: str | None = None) -> dict:
+        # Not the ID number in the openid: the login URL (with the code) reaches urllib3's debug log.
+        openid = openid or "person-" + hashlib.sha256(id_number.encode()).hexdigest()[:16]
+        headers = bearer(login_citizen(openid)["access_token"])
+        response = client.post("/api/v1/me/real-name", headers=headers, json={"name": name, "id_number": id_number})
+        assert response.status_code == 200, response.json
+        return headers
+
+    return make

@@ -566,8 +566,11 @@ def test_data_elements_list_the_dictionary(client):
     assert [i["name"] for i in items] == list(ELEMENTS)
     photo = next(i for i in items if i["name"] == "person.photo")
     assert photo["type"] == "image" and photo["label"] and photo["personal"] is True
-    # No connector is registered yet, so no element has a provider.
-    assert all(i["providers"] == [] for i in items)
+    # The seeded sandbox connectors are the active providers; elements no bureau shares have none.
+    providers = {i["name"]: i["providers"] for i in items}
+    assert providers["person.name"] == ["ga-population"]
+    assert providers["housing_fund.balance"] == ["gjj-housing-fund"]
+    assert providers["tax.taxpayer_status"] == []
 
 
 def test_bundles_list_their_matters(client):

@@ -1,14 +1,25 @@
-"""The citizen's own record: profile and real-name binding."""
+"""The citizen's own record: profile, real-name binding, consent receipts and who accessed my data."""
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from app.auth import current_citizen, require
 from app.errors import ErrorSchema
+from app.schemas.applications import (
+    ConsentPageSchema,
+    ConsentReceiptSchema,
+    DataAccessViewPageSchema,
+    MyDataAccessQuerySchema,
+)
+from app.schemas.common import PageQuerySchema
 from app.schemas.me import MeSchema, RealNameSchema
-from app.services import identity
+from app.services import applications, data_access, identity
 
 blp = Blueprint("me", __name__, url_prefix="/api/v1", description="The citizen's own record")
+
+PAGE_QUERY = PageQuerySchema()
+MY_DATA_ACCESS_QUERY = MyDataAccessQuerySchema()
 
 
 def error(status: int, description: str):
@@ -36,12 +47,58 @@ class RealName(MethodView):
     @error(403, "`forbidden`: not a citizen token")
     @error(409, "`id_number_taken`: another account holds this ID number; `real_name_already_bound`: this "
                 "account is bound to another identity")
+    @error(422, "`validation_failed`: per-field problems; `identity_mismatch`: the population registry holds "
+                "another name for this number, or does not hold the number")
+    @error(429, "`rate_limited`: too many registry mismatches for this account (Retry-After)")
+    @error(503, "`upstream_unavailable`: the population registry did not answer; nothing was bound")
     def post(self, body):
         """Bind a real name and resident ID number (GB 11643) to the calling citizen; idempotent.
 
         422 `validation_failed` names each problem per field (e.g. 身份证号码校验位错误, 出生日期无效,
-        地区代码无效); once the population connector is active, 422 `identity_mismatch` when the registry
-        does not hold this name for this number.
+        地区代码无效). Where a population connector is active, the registry must hold this name for this
+        number (the call is logged in the data-access log with the purpose 实名认证): 422 `identity_mismatch`
+        otherwise — also when the number is not in the registry, so the answer does not tell which numbers
+        exist.
         """
         citizen = identity.bind_real_name(current_citizen(), body["name"], body["id_number"])
         return identity.profile(citizen)
+
+
+@blp.route("/me/consents")
+class MyConsents(MethodView):
+    @require("citizen")
+    @blp.arguments(PAGE_QUERY, location="query", unknown=RAISE)
+    @blp.response(200, ConsentPageSchema)
+    @error(401, "`unauthorized`: no valid access token")
+    @error(403, "`forbidden`: not a citizen token")
+    def get(self, args):
+        """The caller's consent receipts, newest first (active, withdrawn and superseded)."""
+        return applications.list_consents(current_citizen(), **args)
+
+
+@blp.route("/me/consents/<receipt_id>")
+class MyConsent(MethodView):
+    @require("citizen")
+    @blp.response(200, ConsentReceiptSchema)
+    @error(401, "`unauthorized`: no valid access token")
+    @error(403, "`forbidden`: not a citizen token")
+    @error(404, "`not_found`: no such receipt of yours")
+    def delete(self, receipt_id):
+        """Withdraw a consent (idempotent): its application's prefill needs a new one (403 `consent_required`)."""
+        return applications.withdraw_consent(receipt_id, current_citizen())
+
+
+@blp.route("/me/data-access")
+class MyDataAccess(MethodView):
+    @require("citizen")
+    @blp.arguments(MY_DATA_ACCESS_QUERY, location="query", unknown=RAISE)
+    @blp.response(200, DataAccessViewPageSchema)
+    @error(401, "`unauthorized`: no valid access token")
+    @error(403, "`forbidden`: not a citizen token")
+    @error(404, "`not_found`: `application_id` is not an application of yours")
+    def get(self, args):
+        """Who fetched which data about me, when, for which application and purpose, and the outcome.
+
+        Newest first; matched through the keyed pseudonym of the bound ID number (empty before binding).
+        """
+        return data_access.my_data_access(current_citizen(), **args)

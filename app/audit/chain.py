@@ -6,9 +6,14 @@ spaces, UTF-8, times as UTC ISO 8601 with a `Z`). Changing a field, deleting a r
 the chain at the first affected record, which `verify_chain` reports.
 
 Writes are serialized per chain: the chain's head row in `audit_chain_heads` is locked (`SELECT … FOR UPDATE`
-on PostgreSQL) in the writer's transaction, and a process-local lock covers SQLite, which has no row locks
-and serializes writers itself. A unique (seq) constraint per chain is the last safety net.
-The application never updates or deletes a record; only `append` writes them.
+on PostgreSQL) in the writer's transaction. SQLite has no row locks, so there the writer's transaction starts
+with `BEGIN IMMEDIATE`, which takes the database's write lock before the head is read (two processes cannot
+read the same head), and a process-local lock keeps one process's threads from queueing on that lock. A unique
+(seq) constraint per chain table is the last safety net.
+The application never updates or deletes a record; only `append` / `append_many` write them.
+
+`verify_chain` reads the head first and checks the records up to it, so records appended while it runs are
+neither reported as broken nor counted; the head row also reveals records deleted from the end of a chain.
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models.audit import ChainHead
+from app.models.audit import ChainedRecord, ChainHead
 from app.models.base import utcnow
+
+__all__ = ["ChainedRecord", "VerifyResult", "append", "append_many", "verify_chain"]
 
 GENESIS = "0" * 64
 _local_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -56,22 +63,6 @@ def record_hash(prev_hash: str, payload: dict) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical_json(payload)).hexdigest()
 
 
-class ChainedRecord:
-    """Mixin contract for a log model: `CHAIN` names the chain; `chain_payload()` is what gets hashed.
-
-    Models define columns `seq`, `prev_hash`, `record_hash`, `recorded_at` and the fields listed in
-    `HASHED_FIELDS`; every hashed field is a column, so the verifier can recompute hashes from rows alone.
-    """
-
-    CHAIN: str = ""
-    HASHED_FIELDS: tuple[str, ...] = ()
-
-    def chain_payload(self) -> dict:
-        payload = {name: getattr(self, name) for name in self.HASHED_FIELDS}
-        payload.update(chain=self.CHAIN, seq=self.seq, recorded_at=self.recorded_at)
-        return payload
-
-
 def append(model: type, **fields) -> Any:
     """Append one record to `model`'s chain and commit it in a transaction of its own.
 
@@ -79,23 +70,50 @@ def append(model: type, **fields) -> Any:
     before this returns, independently of the caller's unit of work, so a later failure in the request
     cannot lose the log line (and an audit write failure raises, so nothing is done unlogged).
     """
+    return append_many(model, [fields])[0]
+
+
+def append_many(model: type, rows: list[dict]) -> list[Any]:
+    """Append several records to `model`'s chain, in order, in one transaction (all or none are written).
+
+    One lock of the head and one commit for a batch: the prefill logs all its connector calls at once.
+    """
+    if not rows:
+        return []
     chain = model.CHAIN
     # Own session and connection: independent of the request's transaction. Callers must not hold an
     # uncommitted write of their own on SQLite at this point (SQLite allows one writer at a time).
     with _local_locks[chain]:
         with Session(db.engine, expire_on_commit=False) as writer:
             with writer.begin():
+                if writer.get_bind().dialect.name == "sqlite":
+                    writer.execute(text("BEGIN IMMEDIATE"))  # the write lock, before the head is read
                 head = _locked_head(writer, chain)
-                record = model(**fields)
-                record.seq = head.seq + 1
-                record.prev_hash = head.head_hash
-                record.recorded_at = utcnow()
-                record.record_hash = record_hash(record.prev_hash, record.chain_payload())
-                writer.add(record)
-                head.seq = record.seq
-                head.head_hash = record.record_hash
-            writer.expunge(record)
-    return record
+                records = []
+                for fields in rows:
+                    record = model(**fields)
+                    _apply_defaults(record)
+                    record.seq = head.seq + 1
+                    record.prev_hash = head.head_hash
+                    record.recorded_at = utcnow()
+                    record.record_hash = record_hash(record.prev_hash, record.chain_payload())
+                    writer.add(record)
+                    head.seq = record.seq
+                    head.head_hash = record.record_hash
+                    records.append(record)
+            for record in records:
+                writer.expunge(record)
+    return records
+
+
+def _apply_defaults(record) -> None:
+    """Fill Python-side column defaults (such as the id) now: the hash is taken before the row is flushed."""
+    for column in record.__table__.columns:
+        default = column.default
+        if default is None or not getattr(default, "is_scalar", False) and not getattr(default, "is_callable", False):
+            continue
+        if getattr(record, column.key, None) is None:
+            setattr(record, column.key, default.arg(None) if default.is_callable else default.arg)
 
 
 def _locked_head(writer: Session, chain: str) -> ChainHead:
@@ -127,14 +145,20 @@ def verify_chain(model: type, batch_size: int = 5000) -> VerifyResult:
 
 
 def _verify(reader: Session, model: type, batch_size: int) -> VerifyResult:
+    # The head first: a record is committed together with the head that counts it, so every record up to the
+    # head's seq is visible below, and records appended meanwhile (seq beyond it) are left for the next run.
+    head = reader.get(ChainHead, model.CHAIN)
+    head_seq, head_hash = (head.seq, head.head_hash) if head is not None else (None, None)
+    reader.expunge_all()
     expected_prev = GENESIS
     expected_seq = 1
     checked = 0
     last_seq = 0
     while True:
-        rows = reader.scalars(
-            select(model).where(model.seq > last_seq).order_by(model.seq).limit(batch_size)
-        ).all()
+        query = select(model).where(model.seq > last_seq)
+        if head_seq is not None:
+            query = query.where(model.seq <= head_seq)
+        rows = reader.scalars(query.order_by(model.seq).limit(batch_size)).all()
         if not rows:
             break
         for row in rows:
@@ -153,10 +177,14 @@ def _verify(reader: Session, model: type, batch_size: int) -> VerifyResult:
             expected_seq += 1
         last_seq = rows[-1].seq
         reader.expunge_all()  # keeps memory flat over millions of records
-    head = reader.get(ChainHead, model.CHAIN)
-    if head is not None and (head.seq != checked or head.head_hash != expected_prev):
+    if head_seq is None:
+        if checked:
+            # Records without a head row: the head was deleted (or never written by `append`).
+            return VerifyResult(False, checked, {"seq": checked, "id": None,
+                                                 "reason": "the chain's head row is missing"}, expected_prev)
+    elif checked != head_seq or head_hash != expected_prev:
         # Rows deleted from the end leave an intact but shorter chain: the head row remembers the length.
         return VerifyResult(False, checked, {"seq": checked + 1, "id": None,
-                                             "reason": f"chain ends at seq {checked}, head says {head.seq}"},
+                                             "reason": f"chain ends at seq {checked}, head says {head_seq}"},
                             expected_prev)
     return VerifyResult(True, checked, None, expected_prev)

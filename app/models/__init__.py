@@ -8,3 +8,21 @@ from app.models.bundle import Bundle, BundleMatter  # noqa: E402
 from app.models.matter import CatalogueState, Department, Material, Matter, MatterVersion  # noqa: E402
 
 __all__ += ["CatalogueState", "Department", "Material", "Matter", "MatterVersion", "Bundle", "BundleMatter"]
+from app.models.access_log import AuditorAccessRecord, DataAccessRecord  # noqa: E402
+from app.models.application import Application, ApplicationEvent, ConsentReceipt  # noqa: E402
+from app.models.audit import ChainHead  # noqa: E402
+from app.models.connector import Connector, ConnectorEvent  # noqa: E402
+
+__all__ += [
+    "Application",
+    "ApplicationEvent",
+    "AuditorAccessRecord",
+    "ChainHead",
+    "Connector",
+    "ConnectorEvent",
+    "ConsentReceipt",
+    "DataAccessRecord",
+]
+from app.models.face import BiometricConsent, FaceSession, FaceVerificationRecord  # noqa: E402
+
+__all__ += ["BiometricConsent", "FaceSession", "FaceVerificationRecord"]

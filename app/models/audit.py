@@ -1,4 +1,5 @@
-"""Audit chains: their head rows and the columns every chained record shares (see app/audit/chain.py)."""
+"""Audit chains: their head rows, the columns every chained record shares and the hashing contract (see
+app/audit/chain.py, which writes and verifies the chains)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,19 @@ class ChainColumns:
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+
+
+class ChainedRecord:
+    """Mixin contract for a log model: `CHAIN` names the chain; `chain_payload()` is what gets hashed.
+
+    Models define columns `seq`, `prev_hash`, `record_hash`, `recorded_at` and the fields listed in
+    `HASHED_FIELDS`; every hashed field is a column, so the verifier can recompute hashes from rows alone.
+    """
+
+    CHAIN: str = ""
+    HASHED_FIELDS: tuple[str, ...] = ()
+
+    def chain_payload(self) -> dict:
+        payload = {name: getattr(self, name) for name in self.HASHED_FIELDS}
+        payload.update(chain=self.CHAIN, seq=self.seq, recorded_at=self.recorded_at)
+        return payload

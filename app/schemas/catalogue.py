@@ -121,11 +121,20 @@ class EvidenceOptionSchema(ma.Schema):
         },
     )
     note = Text(max_length=500)
+    critical = fields.Boolean(
+        metadata={
+            "description": "only for shared_data: the application cannot go on without these elements, so a "
+            "prefill whose provider fails (or holds no record) is blocked with `prefill_blocked` instead of "
+            "returning empty fields"
+        }
+    )
 
     @validates_schema
     def check_option(self, data: dict, **_kwargs) -> None:
         kind = data.get("type")
         names = data.get("elements") or []
+        if data.get("critical") and kind != "shared_data":
+            raise ValidationError("只有共享数据方式可以标记为关键", "critical")
         if kind == "shared_data" and not names:
             raise ValidationError("共享数据方式必须列出所需的数据元素", "elements")
         if kind == "in_person" and names:
@@ -142,6 +151,8 @@ class EvidenceOptionSchema(ma.Schema):
         data.setdefault("trust_level", DEFAULT_TRUST_LEVEL[data["type"]])
         if "elements" in data and not data["elements"]:
             del data["elements"]
+        if not data.get("critical", True):
+            del data["critical"]  # stored only when set
         return data
 
 
@@ -323,6 +334,7 @@ class EvidenceOptionOutSchema(ma.Schema):
     licence_type = fields.String()
     trust_level = fields.String(required=True, validate=OneOf(TRUST_LEVELS))
     note = fields.String()
+    critical = fields.Boolean(metadata={"description": "present (true) when the prefill blocks without it"})
 
     @pre_dump
     def with_elements(self, option: dict, **_kwargs) -> dict:

@@ -336,13 +336,14 @@ def compute_stats() -> dict:
 
 
 def element_providers() -> dict[str, list[str]]:
-    """Element name → names of the active connectors providing it.
+    """Element name → ids of the active connectors providing it (the connector registry's answer).
 
-    The seam for the connector registry (a later issue): no connectors exist yet, so nothing provides any
-    element. When connectors arrive, answer from the registry here, and have connector approval and
-    disabling call `changed()` so cached responses that show providers are refreshed.
+    Connector approval, disabling and changes to active connectors call `changed()`, so cached responses
+    that show providers are refreshed.
     """
-    return {}
+    from app.services.connectors import element_providers as providers
+
+    return providers()
 
 
 def data_elements() -> Rendered:

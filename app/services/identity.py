@@ -23,17 +23,22 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
-from app.errors import Conflict, ValidationFailed
+from app.errors import Conflict, RateLimited, UpstreamUnavailable, ValidationFailed
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.citizen import Citizen
 from app.pii import mask_id_number, vault
+from app.requestid import request_id
+from app.services import data_access
+from app.services.runtime import runtime
+from shared_data.client import CallContext
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 # Birth dates are China Standard Time dates (UTC+8 all year): a baby born this morning in Zhengzhou was born
@@ -46,6 +51,12 @@ DOT_LOOKALIKES = str.maketrans({"•": MIDDLE_DOT, "・": MIDDLE_DOT, "．": MID
 NAME_CHAR = r"[\u3007\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f\U00031350-\U000323af]"
 NAME_SHAPE = re.compile(rf"{NAME_CHAR}+(?:{MIDDLE_DOT}{NAME_CHAR}+)*")
 NAME_LENGTH = (2, 30)
+
+# Real-name checks against the population registry: the purpose every such call carries, the context id sent
+# in X-Application-Id (no application exists yet; the log records none), and the element asked for.
+REAL_NAME_PURPOSE = "实名认证"
+REAL_NAME_CONTEXT = "real-name-binding"
+REGISTRY_NAME_ELEMENT = "person.name"
 
 MSG_ID_LENGTH = "身份证号码应为18位"
 MSG_ID_FORMAT = "身份证号码只能由17位数字和1位数字或X组成"
@@ -65,9 +76,13 @@ class RealNameAlreadyBound(Conflict):
 
 
 class IdentityMismatch(ValidationFailed):
-    """Raised by `check_with_population_registry` once the population connector exists (later issue)."""
+    """The population registry holds another name for the number, or does not hold the number."""
 
     error, message = "identity_mismatch", "姓名与身份证号码不匹配"
+
+
+class PopulationRegistryUnavailable(UpstreamUnavailable):
+    message = "人口信息库暂时无法核验,请稍后再试"
 
 
 @dataclass(frozen=True)
@@ -161,13 +176,53 @@ def profile(citizen: Citizen) -> dict:
     }
 
 
-def check_with_population_registry(name: str, resident_id: ResidentId) -> None:
-    """Seam: confirm that `name` and the number belong together in the population registry.
+def check_with_population_registry(name: str, resident_id: ResidentId, citizen: Citizen) -> None:
+    """Confirm with the population registry that `name` belongs to the number; IdentityMismatch if not.
 
-    Not implemented yet: the population connector arrives with the shared-data issue, which will call it
-    here and raise `IdentityMismatch` (422 `identity_mismatch`) on a mismatch. Until then binding rests on
-    the number's own validity only; this function deliberately accepts everything rather than pretend.
+    Asks the active connector providing `person.name` (the population registry), for this one element,
+    with the purpose 实名认证 and the citizen as the acting user; the call is logged in the data-access
+    chain like any other. No active provider: nothing to check against, so binding rests on the number's
+    own validity (the behaviour before connectors existed). A number the registry does not hold is a
+    mismatch too, with the same answer: a distinct one would tell anyone which numbers exist. The bureau
+    down or timing out: 503, and nothing is bound. Mismatches are counted per citizen
+    (REAL_NAME_MAX_MISMATCHES per REAL_NAME_MISMATCH_WINDOW_SECONDS) so an account cannot probe names.
     """
+    _refuse_when_probing(citizen)
+    context = CallContext(purpose=REAL_NAME_PURPOSE, application_id=REAL_NAME_CONTEXT,
+                          acting_user=f"citizen:{citizen.id}", request_id=request_id())
+    outcomes: list = []
+    result = runtime().prefill(resident_id.number, [REGISTRY_NAME_ELEMENT], context, on_call=outcomes.append)
+    data_access.record_calls(outcomes, id_number=resident_id.number, context=context, application_id=None)
+    field = result.fields[REGISTRY_NAME_ELEMENT]
+    if field.status == "skipped":
+        return
+    if field.status in ("failed", "timeout"):
+        raise PopulationRegistryUnavailable()
+    registered = normalise_name(field.value)[0] if field.status == "ok" and isinstance(field.value, str) else None
+    if registered != name:
+        _count_mismatch(citizen)
+        raise IdentityMismatch()
+
+
+def _mismatch_key(citizen: Citizen) -> str:
+    return f"real-name-mismatch:{citizen.id}"
+
+
+def _refuse_when_probing(citizen: Citizen) -> None:
+    # The store cannot read a counter without changing it, so reaching the limit sets a marker key that lives
+    # as long as the rest of the counting window.
+    locked = _mismatch_key(citizen) + ":locked"
+    store = current_app.extensions["state"]
+    if store.exists(locked):
+        raise RateLimited("实名核验失败次数过多,请稍后再试", retry_after=store.ttl(locked))
+
+
+def _count_mismatch(citizen: Citizen) -> None:
+    store = current_app.extensions["state"]
+    key = _mismatch_key(citizen)
+    failures = store.incr(key, int(current_app.config["REAL_NAME_MISMATCH_WINDOW_SECONDS"]))
+    if failures >= int(current_app.config["REAL_NAME_MAX_MISMATCHES"]):
+        store.set(key + ":locked", max(1, store.ttl(key)))
 
 
 def bind_real_name(citizen: Citizen, raw_name: str, raw_id_number: str) -> Citizen:
@@ -190,7 +245,7 @@ def bind_real_name(citizen: Citizen, raw_name: str, raw_id_number: str) -> Citiz
     if holder is not None:
         raise IdNumberTaken()
 
-    check_with_population_registry(name, resident_id)
+    check_with_population_registry(name, resident_id, citizen)
 
     citizen.real_name_encrypted = pii.encrypt(name)
     citizen.id_number_encrypted = pii.encrypt(number)

@@ -399,6 +399,15 @@ def test_health_check_ok_and_failing(population, bureaus):
     assert population.health_check()[::2] == (False, "http_500")
 
 
+def test_health_check_of_a_hanging_bureau_is_a_read_timeout(specs, clients, bureaus):
+    # The health GET is retried (its session mounts a retry policy): its read timeout must still be reported
+    # as one, not as a connection error.
+    bureaus.set_mode("population", "hang")
+    client = clients(dataclasses.replace(specs["population"], timeout_seconds=0.3))
+    client.health_retries = 0
+    assert client.health_check()[::2] == (False, "read_timeout")
+
+
 def test_health_check_retries_transient_failures_with_backoff(httpserver, guard_for):
     answers = iter([503, 502, 200])
     httpserver.expect_request("/health").respond_with_handler(

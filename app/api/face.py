@@ -1,0 +1,125 @@
+"""Face verification (刷脸办): sessions, their completion, and the citizen's biometric consent."""
+
+from functools import wraps
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.auth import current_citizen, require
+from app.errors import ErrorSchema
+from app.requestid import request_id
+from app.schemas.face import (
+    BiometricConsentSchema,
+    CompleteSchema,
+    DecisionSchema,
+    SessionCreateSchema,
+    SessionSchema,
+)
+from app.services import face
+
+blp = Blueprint("face", __name__, url_prefix="/api/v1",
+                description="Face verification (刷脸办) and the biometric consent it needs")
+
+
+def error(status: int, description: str):
+    """Document an error response of the one error shape."""
+    return blp.alt_response(status, schema=ErrorSchema, description=description)
+
+
+UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
+NOT_A_CITIZEN = "`forbidden`: not a citizen token"
+RATE_LIMITED = error(429, "`rate_limited`: FACE_MAX_FAILURES failed verifications within the window (Retry-After); "
+                          "logged as `rate_limited`")
+UNAVAILABLE = error(503, "`upstream_unavailable`: the face provider (or, for the `local` adapter, the population "
+                         "registry's photo) could not answer; nothing was decided or consumed, try again")
+
+
+def face_body_limit(view):
+    """Allow the completion body up to FACE_MAX_BODY_BYTES (probe photos); a larger one is logged, then 413."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        limit = int(current_app.config["FACE_MAX_BODY_BYTES"])
+        request.max_content_length = limit
+        if request.content_length is not None and request.content_length > limit:
+            face.check_body_size(kwargs["session_id"], current_citizen(), request_id=request_id())
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@blp.route("/face/sessions")
+class Sessions(MethodView):
+    @require("citizen")
+    @blp.arguments(SessionCreateSchema)
+    @blp.response(201, SessionSchema)
+    @UNAUTHORIZED
+    @error(403, f"`real_name_required`: bind a real name first (POST /api/v1/me/real-name); {NOT_A_CITIZEN}")
+    @error(404, "`not_found`: no such matter, or no such application of yours")
+    @error(422, "`consent_required`: `biometric_consent` is not true, or `consent_version` is not the current "
+                "text; `face_not_offered`: the matter does not offer 刷脸办; `face_capability_missing`: the "
+                "matter needs liveness detection the configured provider lacks; `face_reference_unavailable`: "
+                "no usable registry photo to compare with (`local`); `validation_failed`: per-field problems. "
+                "The last three point to the matter's non-face path")
+    @RATE_LIMITED
+    @UNAVAILABLE
+    def post(self, body):
+        """Start a face verification bound to the caller, the purpose and the matter/application.
+
+        Records the biometric consent (the current versioned text, separately from data consent) unless one
+        is in force, opens a session at the configured provider and returns what the mini-program needs
+        (`client_payload`). Complete it with POST …/complete before `expires_at`.
+        """
+        return face.start_session(current_citizen(), request_id=request_id(), **body)
+
+
+@blp.route("/face/sessions/<session_id>/complete")
+class Complete(MethodView):
+    @require("citizen")
+    @face_body_limit
+    @blp.arguments(CompleteSchema)
+    @blp.response(200, DecisionSchema)
+    @UNAUTHORIZED
+    @error(403, NOT_A_CITIZEN)
+    @error(404, "`not_found`: no such session of yours (another citizen's session is logged as `wrong_citizen`)")
+    @error(409, "`face_session_consumed`: the session was already completed (logged as `replay_rejected`); "
+                "`face_result_pending`: the provider has no result yet, finish on the phone and retry (the "
+                "session stays open)")
+    @error(410, "`face_session_expired`: past `expires_at`, ended by a consent withdrawal, or the provider "
+                "forgot it; start a new session")
+    @error(413, "`payload_too_large`: the body exceeds FACE_MAX_BODY_BYTES or a photo the provider's limit")
+    @error(422, "`validation_failed`: unusable evidence (wrong shape, not base64, not a JPEG/PNG, corrupt, too "
+                "many pixels; reason under `errors.json.evidence`); `face_reference_unavailable`: no usable "
+                "registry photo. The session stays open")
+    @RATE_LIMITED
+    @UNAVAILABLE
+    def post(self, body, session_id):
+        """Complete a face verification: the server asks the provider for the result and consumes the session.
+
+        The client's evidence is never taken as the result. A pass opens the face-verified window
+        (`face_verified_until`, also on GET /api/v1/me); a failure counts toward the rate limit and answers
+        the matter's non-face path. Every completion, refusal and fault is in the verification log.
+        """
+        return face.complete_session(session_id, current_citizen(), evidence=body["evidence"],
+                                     request_id=request_id())
+
+
+@blp.route("/me/biometric-consent")
+class MyBiometricConsent(MethodView):
+    @require("citizen")
+    @blp.response(200, BiometricConsentSchema)
+    @UNAUTHORIZED
+    @error(403, NOT_A_CITIZEN)
+    def get(self):
+        """The current biometric consent text (to show before a face check) and the caller's receipt."""
+        return face.consent_view(current_citizen())
+
+    @require("citizen")
+    @blp.response(200, BiometricConsentSchema)
+    @UNAUTHORIZED
+    @error(403, NOT_A_CITIZEN)
+    def delete(self):
+        """Withdraw the biometric consent (idempotent): open face sessions end (410 on completion) and a new
+        session needs a new, explicit consent."""
+        return face.withdraw_consent(current_citizen(), request_id=request_id())

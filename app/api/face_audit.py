@@ -1,0 +1,59 @@
+"""Auditors: query the face-verification log and its pass rates (export and verify are in app/api/audit.py)."""
+
+from flask.views import MethodView
+from flask_jwt_extended import get_jwt_identity
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from app.auth import require
+from app.errors import ErrorSchema
+from app.requestid import request_id
+from app.schemas.face import FaceLogQuerySchema, FacePageSchema, FaceStatsQuerySchema, FaceStatsSchema
+from app.services import audit, face
+
+blp = Blueprint("face_audit", __name__, url_prefix="/api/v1",
+                description="Audit: the face-verification log (export and verify: see Audit)")
+
+FACE_LOG_QUERY = FaceLogQuerySchema()
+FACE_STATS_QUERY = FaceStatsQuerySchema()
+
+
+def error(status: int, description: str):
+    """Document an error response of the one error shape."""
+    return blp.alt_response(status, schema=ErrorSchema, description=description)
+
+
+UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
+FORBIDDEN = error(403, "`forbidden`: not an auditor token")
+
+
+@blp.route("/audit/face-verifications")
+class FaceLog(MethodView):
+    @require("auditor")
+    @blp.arguments(FACE_LOG_QUERY, location="query", unknown=RAISE)
+    @blp.response(200, FacePageSchema)
+    @UNAUTHORIZED
+    @FORBIDDEN
+    @error(422, "`validation_failed`: a bad filter or cursor")
+    def get(self, args):
+        """Query the face-verification log in record order, with filters and a cursor; the query is logged.
+
+        `id_number` is matched through its keyed hash: records hold no name, ID number, image or encoding.
+        """
+        return audit.query("face-verifications", args, actor=get_jwt_identity(), request_id=request_id())
+
+
+@blp.route("/audit/face-verifications/stats")
+class FaceStats(MethodView):
+    @require("auditor")
+    @blp.arguments(FACE_STATS_QUERY, location="query", unknown=RAISE)
+    @blp.response(200, FaceStatsSchema)
+    @UNAUTHORIZED
+    @FORBIDDEN
+    @error(422, "`validation_failed`: `from` after `to`, or a range over 366 days")
+    def get(self, args):
+        """Pass rates per provider and day (China Standard Time): decisions, passes, failures by reason.
+
+        Defaults to the 30 days before `to` (now). The query is logged.
+        """
+        return face.pass_rate_stats(args, actor=get_jwt_identity(), request_id=request_id())

@@ -1,0 +1,94 @@
+"""Schemas of the auditor endpoints: log queries, exports and chain verification."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields
+from marshmallow.validate import Length, OneOf, Range
+
+from app.schemas.auth import RequestSchema
+from app.schemas.catalogue import PRINTABLE_PATTERN, FullMatch
+from app.schemas.common import UtcDateTime, opaque_id
+
+VERIFIABLE_LOGS = ("data-access", "face-verifications", "auditor-access", "all")
+EXPORT_FORMATS = ("csv", "jsonl")
+MAX_LIMIT = 500
+
+
+class TimeRangeSchema(ma.Schema):
+    from_ = UtcDateTime(data_key="from", attribute="from",
+                        metadata={"description": "records at or after this time (UTC when no offset)"})
+    to = UtcDateTime(metadata={"description": "records before this time"})
+
+
+class LogQuerySchema(TimeRangeSchema):
+    """The filters and paging every log query shares (each log adds its own filters)."""
+
+    id_number = fields.String(
+        validate=[Length(min=1, max=32), FullMatch(PRINTABLE_PATTERN, error="不能包含控制字符")],
+        metadata={"description": "matched through its keyed hash (records hold no plaintext identity)"},
+    )
+    cursor = fields.String(validate=Length(min=1, max=200),
+                           metadata={"description": "`next_cursor` of the previous page"})
+    limit = fields.Integer(load_default=50, validate=Range(min=1, max=MAX_LIMIT))
+
+
+class DataAccessQuerySchema(LogQuerySchema):
+    connector = opaque_id("connector id")
+    application_id = opaque_id("application id")
+
+
+class ExportQuerySchema(TimeRangeSchema):
+    format = fields.String(load_default="csv", validate=OneOf(EXPORT_FORMATS),
+                           metadata={"description": "csv (with a header row) or jsonl (one JSON object per line)"})
+
+
+class DataAccessRecordSchema(ma.Schema):
+    """A data-access log record as stored, chain fields included."""
+
+    seq = fields.Integer(required=True)
+    id = fields.String(required=True)
+    recorded_at = fields.AwareDateTime(required=True)
+    connector_id = fields.String(required=True)
+    bureau = fields.String(required=True)
+    bureau_name = fields.String(required=True)
+    citizen_pseudonym = fields.String(required=True, metadata={"description": "keyed hash of the ID number"})
+    application_id = fields.String(required=True, allow_none=True)
+    purpose = fields.String(required=True)
+    actor = fields.String(required=True, metadata={"description": "`citizen:<id>` or `staff:<id>`"})
+    elements_requested = fields.List(fields.String(), required=True)
+    elements_returned = fields.List(fields.String(), required=True)
+    outcome = fields.String(required=True, validate=OneOf(("ok", "not_found", "failed", "timeout")))
+    latency_ms = fields.Integer(required=True)
+    error = fields.String(required=True, allow_none=True)
+    http_status = fields.Integer(required=True, allow_none=True)
+    request_id = fields.String(required=True)
+    prev_hash = fields.String(required=True)
+    record_hash = fields.String(required=True)
+
+
+class DataAccessPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(DataAccessRecordSchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True,
+                                metadata={"description": "pass as `cursor` for the next page; null at the end"})
+
+
+class VerifyBodySchema(RequestSchema):
+    log = fields.String(
+        required=True, validate=OneOf(VERIFIABLE_LOGS),
+        metadata={"description": "one chain, or `all` (every chain)"},
+    )
+
+
+class ChainResultSchema(ma.Schema):
+    ok = fields.Boolean(required=True)
+    checked = fields.Integer(required=True, metadata={"description": "records verified"})
+    first_broken = fields.Dict(required=True, allow_none=True,
+                               metadata={"description": "{log, seq, id, reason} of the first broken link"})
+    head_hash = fields.String(required=True, allow_none=True,
+                              metadata={"description": "hash of the last verified record (null for `all`)"})
+
+
+class VerifyResultSchema(ChainResultSchema):
+    logs = fields.Dict(keys=fields.String(), values=fields.Nested(ChainResultSchema), required=True)
+    verified_at = fields.AwareDateTime(required=True)

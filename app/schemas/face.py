@@ -1,0 +1,201 @@
+"""Schemas of face verification: sessions, completion, biometric consent, and the verification log."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields
+from marshmallow.validate import Length, OneOf
+
+from app.models.face import DECISIONS, EVENTS, PURPOSES
+from app.schemas.audit import LogQuerySchema, TimeRangeSchema
+from app.schemas.auth import RequestSchema
+from app.schemas.catalogue import CODE_PATTERN, FullMatch
+from app.schemas.common import opaque_id
+
+PROVIDER_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+PURPOSE_DOC = "; ".join(f"`{code}`: {label}" for code, label in PURPOSES.items())
+
+
+def matter_code(**kwargs) -> fields.String:
+    return fields.String(validate=FullMatch(CODE_PATTERN, error="事项编码格式无效"), **kwargs)
+
+
+class JsonBoolean(fields.Boolean):
+    """A JSON true or false only: consent is never inferred from 1, "yes" or "true"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+# ------------------------------------------------------------------------------------------------ sessions
+
+
+class SessionCreateSchema(RequestSchema):
+    purpose = fields.String(
+        required=True, validate=OneOf(tuple(PURPOSES), error="未知的核验用途"),
+        metadata={"description": f"why the citizen verifies (a code, so logs hold no free text): {PURPOSE_DOC}. "
+                                 "`apply` needs `matter_code` or `application_id`"},
+    )
+    matter_code = matter_code(
+        metadata={"description": "the matter the verification is for; it must offer 刷脸办 (`face`)"})
+    application_id = opaque_id("an application of the caller; its matter is used")
+    biometric_consent = JsonBoolean(
+        required=True,
+        metadata={"description": "must be true: the citizen agreed to the biometric consent text "
+                                 "(GET /api/v1/me/biometric-consent), recorded separately from data consent"},
+    )
+    consent_version = fields.String(
+        validate=Length(min=1, max=32),
+        metadata={"description": "the version of the consent text the citizen was shown; when given and no "
+                                 "longer current, 422 `consent_required`"},
+    )
+
+
+class SessionSchema(ma.Schema):
+    session_id = fields.String(required=True)
+    provider = fields.String(required=True, metadata={"description": "the configured adapter, e.g. wechat"})
+    client_payload = fields.Dict(
+        required=True,
+        metadata={"description": "what the mini-program needs, per provider: wechat `{verifyId}` for "
+                                 "wx.requestFacialVerify; sandbox/local: the evidence to send"},
+    )
+    expires_at = fields.AwareDateTime(required=True, metadata={"description": "complete before this time"})
+    liveness = fields.Boolean(required=True, metadata={"description": "whether the provider detects liveness"})
+    purpose = fields.String(required=True)
+    matter_code = fields.String(required=True, allow_none=True)
+    application_id = fields.String(required=True, allow_none=True)
+    consent_id = fields.String(required=True, metadata={"description": "the biometric consent receipt used"})
+
+
+class CompleteSchema(RequestSchema):
+    evidence = fields.Raw(
+        required=True,
+        metadata={
+            "type": "object",
+            "description": "what the client has, per provider (never taken as the result; the server asks the "
+                           "provider): sandbox `{\"sandbox\": \"pass\"|\"no_match\"|\"not_live\"|\"timeout\"}`; "
+                           "wechat `{}` (after wx.requestFacialVerify); local `{\"images\": [<base64 JPEG/PNG>]}`",
+        },
+    )
+
+
+class DecisionSchema(ma.Schema):
+    session_id = fields.String(required=True)
+    decision = fields.String(required=True, validate=OneOf(DECISIONS))
+    reason = fields.String(
+        required=True,
+        metadata={"description": "`pass`; `pass_without_liveness` (matched, but the adapter detects no liveness "
+                                 "and FACE_REQUIRE_LIVENESS is on: no verified window); or the failure: "
+                                 "no_match, not_live, poor_quality, user_cancelled, timeout, provider_error, "
+                                 "identity_mismatch"},
+    )
+    face_verified_until = fields.AwareDateTime(
+        required=True, allow_none=True,
+        metadata={"description": "the end of the face-verified window a pass opened (also on GET /me); "
+                                 "null otherwise"},
+    )
+    non_face_path = fields.String(
+        allow_none=True,
+        metadata={"description": "on a failure: the matter's way without face recognition (null without a "
+                                 "matter)"},
+    )
+
+
+# ------------------------------------------------------------------------------------------------ consent
+
+
+class ConsentTextSchema(ma.Schema):
+    version = fields.String(required=True)
+    text = fields.String(required=True)
+
+
+class BiometricConsentReceiptSchema(ma.Schema):
+    id = fields.String(required=True)
+    version = fields.String(required=True)
+    text = fields.String(required=True, metadata={"description": "the exact wording agreed to"})
+    granted_at = fields.AwareDateTime(required=True)
+    withdrawn_at = fields.AwareDateTime(required=True, allow_none=True)
+
+
+class BiometricConsentSchema(ma.Schema):
+    active = fields.Boolean(required=True, metadata={"description": "a consent to the current text is in force"})
+    current = fields.Nested(ConsentTextSchema, required=True,
+                            metadata={"description": "the text to show before asking for consent"})
+    receipt = fields.Nested(BiometricConsentReceiptSchema, required=True, allow_none=True,
+                            metadata={"description": "the active receipt, else the latest one; null if none"})
+
+
+# ------------------------------------------------------------------------------------------------ the log
+
+
+class FaceLogQuerySchema(LogQuerySchema):
+    decision = fields.String(validate=OneOf(DECISIONS),
+                             metadata={"description": "only `decision` records with this decision"})
+    provider = fields.String(validate=FullMatch(PROVIDER_PATTERN, error="提供方名称无效"))
+    matter_code = matter_code()
+    event = fields.String(validate=OneOf(EVENTS))
+    session_id = opaque_id("a face session id")
+
+
+class FaceRecordSchema(ma.Schema):
+    """A face-verification log record as stored, chain fields included."""
+
+    seq = fields.Integer(required=True)
+    id = fields.String(required=True)
+    recorded_at = fields.AwareDateTime(required=True)
+    event = fields.String(required=True, validate=OneOf(EVENTS))
+    session_id = fields.String(required=True, allow_none=True)
+    citizen_pseudonym = fields.String(required=True, metadata={"description": "keyed hash of the ID number"})
+    actor = fields.String(required=True, metadata={"description": "`citizen:<id>` of the caller"})
+    purpose = fields.String(required=True, allow_none=True)
+    matter_code = fields.String(required=True, allow_none=True)
+    application_id = fields.String(required=True, allow_none=True)
+    provider = fields.String(required=True)
+    adapter_version = fields.String(required=True)
+    provider_session_id = fields.String(required=True, allow_none=True)
+    provider_request_id = fields.String(required=True, allow_none=True)
+    provider_code = fields.String(required=True, allow_none=True)
+    outcome = fields.String(required=True, allow_none=True)
+    decision = fields.String(required=True, allow_none=True)
+    reason = fields.String(required=True, allow_none=True)
+    liveness = fields.Boolean(required=True, allow_none=True)
+    similarity = fields.Float(required=True, allow_none=True)
+    threshold = fields.Float(required=True, allow_none=True,
+                             metadata={"description": "the similarity threshold the provider applied"})
+    attempt = fields.Integer(required=True, allow_none=True)
+    failures = fields.Integer(required=True, allow_none=True,
+                              metadata={"description": "failures in the citizen's window after this decision"})
+    failure_limit = fields.Integer(required=True, allow_none=True)
+    verified_until = fields.AwareDateTime(required=True, allow_none=True)
+    request_id = fields.String(required=True)
+    prev_hash = fields.String(required=True)
+    record_hash = fields.String(required=True)
+
+
+class FacePageSchema(ma.Schema):
+    items = fields.List(fields.Nested(FaceRecordSchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True,
+                                metadata={"description": "pass as `cursor` for the next page; null at the end"})
+
+
+class FaceStatsQuerySchema(TimeRangeSchema):
+    provider = fields.String(validate=FullMatch(PROVIDER_PATTERN, error="提供方名称无效"))
+
+
+class FaceStatsItemSchema(ma.Schema):
+    day = fields.String(required=True, metadata={"description": "calendar day in China Standard Time (UTC+8)",
+                                                 "format": "date"})
+    provider = fields.String(required=True)
+    decisions = fields.Integer(required=True)
+    passed = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    pass_rate = fields.Float(required=True, allow_none=True, metadata={"description": "passed / decisions"})
+    failure_reasons = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class FaceStatsSchema(ma.Schema):
+    from_ = fields.AwareDateTime(required=True, data_key="from", attribute="from")
+    to = fields.AwareDateTime(required=True)
+    items = fields.List(fields.Nested(FaceStatsItemSchema), required=True)

@@ -334,10 +334,7 @@ def prefill(application: Application, citizen: Citizen, *, request_id: str) -> d
         context = CallContext(purpose=receipt.purpose, application_id=application.id,
                               acting_user=acting_user(citizen), request_id=request_id)
         outcomes = []
-        # End the read transaction before waiting on bureaus for up to the deadline: the database connection
-        # goes back to the pool meanwhile, and no write of ours is pending when the log appends in its own
-        # transaction (SQLite allows one writer at a time).
-        db.session.commit()
+        _end_read_transaction()
         result = runtime().prefill(id_number, needed, context, on_call=outcomes.append)
         data_access.record_calls(outcomes, id_number=id_number, context=context, application_id=application.id)
         fields = {name: _field(result.fields[name]) for name in needed}
@@ -351,6 +348,21 @@ def prefill(application: Application, citizen: Citizen, *, request_id: str) -> d
         "zero_material": zero_material(matter, materials),
         "prefilled_at": application.prefilled_at,
     }
+
+
+def _end_read_transaction() -> None:
+    """Give the database connection back before waiting on bureaus for up to the deadline.
+
+    Nothing is written yet, so committing only ends the read transaction; what the session loaded stays loaded
+    (not expired), so nothing is read again afterwards. It also means no write of ours is pending when the
+    log appends in its own transaction (SQLite allows one writer at a time).
+    """
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 def _field(result: FieldResult) -> dict:

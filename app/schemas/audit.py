@@ -43,12 +43,27 @@ class ExportQuerySchema(TimeRangeSchema):
                            metadata={"description": "csv (with a header row) or jsonl (one JSON object per line)"})
 
 
-class DataAccessRecordSchema(ma.Schema):
-    """A data-access log record as stored, chain fields included."""
+class ChainRecordSchema(ma.Schema):
+    """The fields every chained log record has: its place in the chain, its time and its hashes."""
 
     seq = fields.Integer(required=True)
     id = fields.String(required=True)
     recorded_at = fields.AwareDateTime(required=True)
+    request_id = fields.String(required=True)
+    prev_hash = fields.String(required=True)
+    record_hash = fields.String(required=True)
+
+
+class CursorPageSchema(ma.Schema):
+    """A page of log records; subclasses set `items`."""
+
+    next_cursor = fields.String(required=True, allow_none=True,
+                                metadata={"description": "pass as `cursor` for the next page; null at the end"})
+
+
+class DataAccessRecordSchema(ChainRecordSchema):
+    """A data-access log record as stored, chain fields included."""
+
     connector_id = fields.String(required=True)
     bureau = fields.String(required=True)
     bureau_name = fields.String(required=True)
@@ -62,15 +77,10 @@ class DataAccessRecordSchema(ma.Schema):
     latency_ms = fields.Integer(required=True)
     error = fields.String(required=True, allow_none=True)
     http_status = fields.Integer(required=True, allow_none=True)
-    request_id = fields.String(required=True)
-    prev_hash = fields.String(required=True)
-    record_hash = fields.String(required=True)
 
 
-class DataAccessPageSchema(ma.Schema):
+class DataAccessPageSchema(CursorPageSchema):
     items = fields.List(fields.Nested(DataAccessRecordSchema), required=True)
-    next_cursor = fields.String(required=True, allow_none=True,
-                                metadata={"description": "pass as `cursor` for the next page; null at the end"})
 
 
 class VerifyBodySchema(RequestSchema):

@@ -7,7 +7,7 @@ from marshmallow import fields
 from marshmallow.validate import Length, OneOf
 
 from app.models.face import DECISIONS, EVENTS, PURPOSES
-from app.schemas.audit import LogQuerySchema, TimeRangeSchema
+from app.schemas.audit import ChainRecordSchema, CursorPageSchema, LogQuerySchema, TimeRangeSchema
 from app.schemas.auth import RequestSchema
 from app.schemas.catalogue import CODE_PATTERN, FullMatch
 from app.schemas.common import opaque_id
@@ -139,12 +139,9 @@ class FaceLogQuerySchema(LogQuerySchema):
     session_id = opaque_id("a face session id")
 
 
-class FaceRecordSchema(ma.Schema):
+class FaceRecordSchema(ChainRecordSchema):
     """A face-verification log record as stored, chain fields included."""
 
-    seq = fields.Integer(required=True)
-    id = fields.String(required=True)
-    recorded_at = fields.AwareDateTime(required=True)
     event = fields.String(required=True, validate=OneOf(EVENTS))
     session_id = fields.String(required=True, allow_none=True)
     citizen_pseudonym = fields.String(required=True, metadata={"description": "keyed hash of the ID number"})
@@ -169,15 +166,10 @@ class FaceRecordSchema(ma.Schema):
                               metadata={"description": "failures in the citizen's window after this decision"})
     failure_limit = fields.Integer(required=True, allow_none=True)
     verified_until = fields.AwareDateTime(required=True, allow_none=True)
-    request_id = fields.String(required=True)
-    prev_hash = fields.String(required=True)
-    record_hash = fields.String(required=True)
 
 
-class FacePageSchema(ma.Schema):
+class FacePageSchema(CursorPageSchema):
     items = fields.List(fields.Nested(FaceRecordSchema), required=True)
-    next_cursor = fields.String(required=True, allow_none=True,
-                                metadata={"description": "pass as `cursor` for the next page; null at the end"})
 
 
 class FaceStatsQuerySchema(TimeRangeSchema):

@@ -7,9 +7,11 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 # Extras installed into the virtualenv (comma-separated), e.g. EXTRAS=dev,face.
 EXTRAS ?= dev
+# Where `make demo` finds the API that `make run` started.
+DEMO_BASE_URL ?= http://127.0.0.1:$(PORT)
 export FLASK_APP := wsgi
 
-.PHONY: help install run test test-postgres migrate seed bench lint clean
+.PHONY: help install run demo test test-postgres migrate seed bench lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,6 +38,9 @@ seed: migrate  ## seed the demo catalogue and sandbox accounts (idempotent)
 run: seed  ## start the development sandbox and the API on 127.0.0.1:$(PORT); Ctrl-C stops everything
 	$(BIN)/flask dev --port $(PORT)
 
+demo: install  ## run the whole citizen journey over HTTP against `make run` (start it in another terminal first)
+	$(BIN)/python -m demo.journey --base-url $(DEMO_BASE_URL)
+
 test: install  ## run the whole test suite (DATABASE_URL / REDIS_URL select PostgreSQL / Redis)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -43,7 +48,7 @@ bench: install  ## run the benchmarks under bench/ and print their figures
 	$(BIN)/python bench/catalogue.py
 
 lint: install  ## static checks
-	$(BIN)/ruff check app shared_data identity tests bench migrations
+	$(BIN)/ruff check app shared_data identity tests bench demo migrations
 
 clean:  ## remove the virtualenv, the embedded database and caches
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -91,11 +91,14 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_adapters(app: Flask) -> None:
     """Outbound integrations chosen by configuration (WeChat, shared-data connectors, the face provider)."""
+    from app import storage, workdays
     from app.services import face, runtime, wechat
 
     wechat.init_app(app)
     runtime.init_app(app)
     face.init_app(app)
+    workdays.init_app(app)
+    storage.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

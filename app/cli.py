@@ -72,7 +72,37 @@ def audit_verify_command(log_name):
         sys.exit(1)
 
 
+@click.command("notify-worker")
+@click.option("--once", is_flag=True, help="run one pass over the due notifications and exit")
+@with_appcontext
+def notify_worker_command(once):
+    """Send the outbox's subscription messages through WeChat; runs until SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+
+    from flask import current_app
+
+    from app.services import notifications
+
+    app = current_app._get_current_object()
+    if once:
+        counts = notifications.deliver_pending(limit=app.config["NOTIFY_BATCH_SIZE"])
+        click.echo(f"notifications: {notifications.format_counts(counts)}")
+        return
+    stop = threading.Event()
+    # SIGTERM (docker stop, systemd, Kubernetes) ends the loop after the message being sent, like Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        notifications.run_worker(app, stop=stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    click.echo("notification worker stopped")
+
+
 def init_app(app: Flask) -> None:
     """Register the project's commands on `app`."""
     app.cli.add_command(create_staff_command)
     app.cli.add_command(audit_group)
+    app.cli.add_command(notify_worker_command)

@@ -115,6 +115,22 @@ def base_settings(env: Settings) -> dict:
             f"http://{env.str('SANDBOX_HOST', '127.0.0.1')}:{env.int('SANDBOX_WECHAT_PORT', 5001)}",
         ),
         "WECHAT_TIMEOUT_SECONDS": env.float("WECHAT_TIMEOUT_SECONDS", 5.0),
+        # --- subscription messages (app/services/notifications.py, the outbox worker) ---
+        # The 办理进度 template chosen in the mini-program's console; its keys are thing1 事项名称, phrase2 办理
+        # 状态, time3 更新时间, character_string4 申请编号, thing5 备注 (the sandbox stand-in knows this one).
+        "WECHAT_SUBSCRIBE_TEMPLATE_ID": env.str("WECHAT_SUBSCRIBE_TEMPLATE_ID", "sandbox-status-template"),
+        # The mini-program page a message opens; {application_id} is filled in. Must exist in the released
+        # mini-program (WeChat answers 41030 otherwise).
+        "NOTIFY_APPLICATION_PAGE": env.str("NOTIFY_APPLICATION_PAGE", "pages/applications/detail?id={application_id}"),
+        # Which build of the mini-program a message opens: developer, trial or formal (production's default).
+        "NOTIFY_MINIPROGRAM_STATE": env.str("NOTIFY_MINIPROGRAM_STATE", "developer"),
+        # The worker looks for due messages this often, and sends at most this many per pass.
+        "NOTIFY_POLL_SECONDS": env.float("NOTIFY_POLL_SECONDS", 2.0),
+        "NOTIFY_BATCH_SIZE": env.int("NOTIFY_BATCH_SIZE", 50),
+        # A message WeChat could not take (busy, down, quota) is tried again after base, 2×base, 4×base, …
+        # seconds, at most this many attempts in all (6 with 30 s: over about 15 minutes), then `failed`.
+        "NOTIFY_MAX_ATTEMPTS": env.int("NOTIFY_MAX_ATTEMPTS", 6),
+        "NOTIFY_RETRY_BASE_SECONDS": env.float("NOTIFY_RETRY_BASE_SECONDS", 30.0),
         # Staff login: this many failures for one username within the window lock it for the window.
         "STAFF_LOGIN_MAX_FAILURES": env.int("STAFF_LOGIN_MAX_FAILURES", 5),
         "STAFF_LOGIN_WINDOW_SECONDS": env.int("STAFF_LOGIN_WINDOW_SECONDS", 15 * 60),
@@ -195,6 +211,30 @@ def base_settings(env: Settings) -> dict:
         "FACE_LOCAL_MAX_SIDE": env.int("FACE_LOCAL_MAX_SIDE", 800),
         "FACE_LOCAL_MAX_PROBES": env.int("FACE_LOCAL_MAX_PROBES", 3),
         "FACE_LOCAL_UPSAMPLE": env.int("FACE_LOCAL_UPSAMPLE", 1),
+        # --- working-day deadlines (app/workdays.py) ---
+        # Added to the built-in calendar (app/data/holidays.json), which knows only the years published when it
+        # was released: load each new year's State Council holiday notice here every December. Comma-separated
+        # ISO dates or inclusive ranges (2027-10-01..2027-10-07); a date listed here overrides the built-in one.
+        "HOLIDAYS": env.str("HOLIDAYS", ""),
+        # Saturdays and Sundays that are working days (调休), comma-separated ISO dates.
+        "ADJUSTED_WORKDAYS": env.str("ADJUSTED_WORKDAYS", ""),
+        # --- uploaded materials (app/storage.py) ---
+        # local (files under UPLOAD_DIR) or memory (tests and demos: lost on restart, so production refuses it).
+        "UPLOAD_STORAGE": env.str("UPLOAD_STORAGE", "local"),
+        # None: <INSTANCE_DIR>/uploads, derived when the storage is built so that moving INSTANCE_DIR moves it.
+        "UPLOAD_DIR": env.str("UPLOAD_DIR"),
+        # Per file. Only the upload endpoint accepts bodies this large: MAX_CONTENT_LENGTH stays small for the rest.
+        "UPLOAD_MAX_BYTES": env.int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024),
+        # MIME types accepted, recognised from the file's content (its first bytes), never its name or header.
+        "UPLOAD_ALLOWED_TYPES": _list(env.str("UPLOAD_ALLOWED_TYPES"))
+        or ["application/pdf", "image/jpeg", "image/png"],
+        # --- the application lifecycle (app/services/submission.py, agents.py, evaluations.py) ---
+        # 容缺受理: a deferred material is due this many working days after the applicant defers it.
+        "DEFERRAL_WORKING_DAYS": env.int("DEFERRAL_WORKING_DAYS", 10),
+        # The longest an agent authorisation (帮办代办) may run; citizens can revoke it earlier.
+        "AGENT_AUTHORISATION_MAX_DAYS": env.int("AGENT_AUTHORISATION_MAX_DAYS", 90),
+        # A poor grade (好差评 1–2) opens a rectification the department must close within this many working days.
+        "RECTIFICATION_WORKING_DAYS": env.int("RECTIFICATION_WORKING_DAYS", 15),
         # flask-smorest / OpenAPI
         "API_TITLE": "掌上办 API",
         "API_VERSION": "v1",
@@ -226,6 +266,8 @@ def production(env: Settings) -> dict:
     settings["SANDBOX_ENABLED"] = env.bool("SANDBOX_ENABLED", False)
     # The sandbox face adapter passes anyone who says "pass": production verifies with WeChat by default.
     settings["FACE_PROVIDER"] = env.str("FACE_PROVIDER", "wechat")
+    # Citizens have the released mini-program: messages open it, not a developer build.
+    settings["NOTIFY_MINIPROGRAM_STATE"] = env.str("NOTIFY_MINIPROGRAM_STATE", "formal")
     return settings
 
 

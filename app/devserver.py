@@ -2,8 +2,9 @@
 
 `flask dev` starts every sandbox stand-in as a real HTTP server on 127.0.0.1 — the WeChat API and the six
 bureau data services (SANDBOX_BUREAU_BASE_PORT and on) — hands each bureau the secret its connector was
-seeded with, then runs the API in the same process; Ctrl-C stops them all (the stand-ins run in daemon
-threads). It refuses to run without the sandbox.
+seeded with, then runs the notification worker (app/services/notifications.py) and the API in the same
+process; Ctrl-C stops them all (the stand-ins and the worker run in daemon threads). It refuses to run
+without the sandbox.
 """
 
 from __future__ import annotations
@@ -40,10 +41,16 @@ def dev_command(host: str, port: int):
     if not pushed:
         click.echo("no sandbox connectors in the database: run `flask seed` (make run does) to register them")
     click.echo(f"{'API':<32}{f'http://{host}:{port}'}  (docs: /docs)")
+    # The outbox worker, so status changes reach the WeChat stand-in as subscription messages.
+    from app.services.notifications import start_worker_thread
+
+    click.echo(f"{'notification worker':<32}every {app.config['NOTIFY_POLL_SECONDS']}s")
+    stop_worker = start_worker_thread(app)
     try:
         # run_simple, not app.run: Flask ignores app.run() inside a `flask` CLI command.
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
+        stop_worker.set()
         for server in servers.values():
             server.stop()
 

@@ -14,7 +14,14 @@ from app.pii import vault
 ENCRYPTED_COLUMNS = {
     "app.models.citizen:Citizen": ("session_key_encrypted", "real_name_encrypted", "id_number_encrypted"),
     "app.models.connector:Connector": ("secret_encrypted",),
-    "app.models.application:Application": ("prefill_values_encrypted",),
+    "app.models.application:Application": (
+        "prefill_values_encrypted",
+        "form_values_encrypted",
+        "submission_values_encrypted",
+        "delivery_address_encrypted",
+    ),
+    # 好差评 comments are free text that may name people (app/services/evaluations.py); "" when none.
+    "app.models.application:Evaluation": ("comment_encrypted",),
 }
 
 

@@ -140,6 +140,8 @@ def test_settings(database_url, wechat_server, bureau_servers) -> dict:
         # breaker has its own tests on an app of its own.
         "CONNECTOR_CIRCUIT_FAILURE_THRESHOLD": 1_000_000,
         "CONNECTOR_HEALTH_RETRIES": 0,
+        # Uploads stay in memory: a test run writes nothing into the repository's instance directory.
+        "UPLOAD_STORAGE": "memory",
     }
 
 
@@ -270,10 +272,8 @@ def citizen_headers(login_citizen):
 def staff_headers(client):
     """Authorization headers for a sandbox staff account: staff_headers("admin")."""
 
-    def headers(username: str) -> dict:
-        response = client.post(
-            "/api/v1/auth/staff/login", json={"username": username, "password": "sandbox-pass"}
-        )
+    def headers(username: str, password: str = "sandbox-pass") -> dict:
+        response = client.post("/api/v1/auth/staff/login", json={"username": username, "password": password})
         assert response.status_code == 200, response.json
         return bearer(response.json["access_token"])
 

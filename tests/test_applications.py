@@ -321,7 +321,9 @@ def test_prefill_from_six_bureaus_with_provenance(app, client, zhang, six, burea
 def test_a_zero_material_matter_for_this_citizen(client, zhang):
     created = ready(client, zhang, "RSJ-GG-001")
     body = prefill(client, zhang, created["id"]).json
-    assert {m["code"]: m["status"] for m in body["materials"]} == {"IDENTITY": "available", "SI_RECORD": "satisfied"}
+    # The identity card's e-licence rests on the real name bound against the population registry.
+    assert {m["code"]: (m["status"], m["via"]) for m in body["materials"]} == {
+        "IDENTITY": ("satisfied", "e_licence"), "SI_RECORD": ("satisfied", "shared_data")}
     assert body["zero_material"] is True
 
 
@@ -527,10 +529,10 @@ def test_a_non_critical_failure_of_the_same_matter_degrades(client, zhang, burea
     response = prefill(client, zhang, created["id"])
     assert response.status_code == 200
     statuses = {m["code"]: (m["status"], m["via"]) for m in response.json["materials"]}
-    # The retirement proof falls back to its next option, an e-licence (not checked before a later issue).
-    assert statuses["RETIREMENT"] == ("available", "e_licence")
+    # The retirement proof's e-licence rests on the same registry, so only its upload is left.
+    assert statuses["RETIREMENT"] == ("needs_upload", "upload")
     assert statuses["HF_ACCOUNT"] == ("satisfied", "shared_data")
-    assert response.json["zero_material"] is True
+    assert response.json["zero_material"] is False
 
 
 def test_critical_is_only_for_shared_data_options(client, admin):

@@ -1,6 +1,22 @@
 """The API blueprints, in the order they appear in the OpenAPI document."""
 
-from app.api import applications, audit, auth, catalogue, connectors, face, face_audit, me, service
+from app.api import (
+    agents,
+    applications,
+    audit,
+    auth,
+    bundles,
+    catalogue,
+    connectors,
+    evaluations,
+    face,
+    face_audit,
+    me,
+    review,
+    service,
+    stats,
+)
 
-BLUEPRINTS = [service.blp, auth.blp, me.blp, catalogue.blp, connectors.blp, applications.blp, face.blp,
-              audit.blp, face_audit.blp]
+BLUEPRINTS = [service.blp, auth.blp, me.blp, catalogue.blp, connectors.blp, applications.blp, bundles.blp, agents.blp,
+              review.blp, evaluations.blp, face.blp,
+              audit.blp, face_audit.blp, stats.blp]

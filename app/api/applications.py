@@ -1,28 +1,51 @@
 """Applications: drafts, the consent their prefill needs, and the prefill from shared data."""
 
+from functools import wraps
+
+from flask import Response, current_app, request
 from flask.views import MethodView
+from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.auth import current_citizen, require
-from app.errors import ErrorSchema
+from app.errors import ErrorSchema, ValidationFailed
 from app.requestid import request_id
 from app.schemas.applications import (
     ApplicationCreateSchema,
     ApplicationDetailSchema,
+    ApplicationListQuerySchema,
     ApplicationPageSchema,
     ConsentBodySchema,
     ConsentReceiptSchema,
     DraftSchema,
+    FormAnswerSchema,
+    FormBodySchema,
+    MaterialProvisionSchema,
     PrefillAnswerSchema,
+    PromiseBodySchema,
+    PromiseTextSchema,
+    SubmitAnswerSchema,
+    UploadFormSchema,
+    WithdrawBodySchema,
 )
-from app.schemas.common import PageQuerySchema
-from app.services import applications
+from app.services import agents, applications, catalogue, submission
+from app.services.lifecycle import Actor
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1",
                 description="Applications: drafts, consent and prefill from shared data")
 
-PAGE_QUERY = PageQuerySchema()
+LIST_QUERY = ApplicationListQuerySchema()
+# Room for the multipart boundaries and part headers around the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+    "description": "a unique key per submission (e.g. a UUID): a retry with the same key returns the first "
+                   "answer and changes nothing",
+}
 
 
 def error(status: int, description: str):
@@ -31,13 +54,24 @@ def error(status: int, description: str):
 
 
 UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
-NOT_FOUND = error(404, "`not_found`: no such application of yours")
+NOT_FOUND = error(404, "`not_found`: no such application of yours (or of a citizen who authorised you)")
+NOT_APPLICANT = error(403, "`forbidden`: neither a citizen nor an agent token")
+NOT_EDITABLE = error(409, "`invalid_transition`: the application is not a draft or awaiting a supplement")
+
+
+def applicant() -> Actor:
+    """The caller as an applicant: the citizen, or an agent acting under a citizen's authorisation."""
+    return Actor.of(current_user, "agent")
+
+
+def applicant_application(application_id: str):
+    return submission.applicant_application(application_id, applicant())
 
 
 @blp.route("/applications")
 class Applications(MethodView):
     @require("citizen")
-    @blp.arguments(PAGE_QUERY, location="query", unknown=RAISE)
+    @blp.arguments(LIST_QUERY, location="query", unknown=RAISE)
     @blp.response(200, ApplicationPageSchema)
     @UNAUTHORIZED
     @error(403, "`forbidden`: not a citizen token")
@@ -45,31 +79,43 @@ class Applications(MethodView):
         """The caller's applications, newest first."""
         return applications.list_applications(current_citizen(), **args)
 
-    @require("citizen")
+    @require("citizen", "agent")
     @blp.arguments(ApplicationCreateSchema)
     @blp.response(201, DraftSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not a citizen token")
+    @error(403, "`agent_not_authorised`: an agent without the citizen's current authorisation for the matter; "
+                "`forbidden`: neither a citizen nor an agent token")
     @error(404, "`not_found`: no such matter")
+    @error(422, "`validation_failed`: an agent must name `on_behalf_of`, a citizen must not")
     def post(self, body):
         """Start a draft for a matter: its materials, and the shared-data elements and purpose to consent to.
 
-        (Agents applying on a citizen's behalf, `on_behalf_of`, come with the agent flow.)
+        An agent (帮办代办) names the citizen in `on_behalf_of`; the citizen must have authorised the agent
+        for this matter (POST /api/v1/me/agent-authorisations) and the authorisation must be current.
         """
-        citizen = current_citizen()
-        return applications.draft_view(applications.create_draft(citizen, body["matter_code"]))
+        actor = applicant()
+        if actor.kind == "agent":
+            if not body.get("on_behalf_of"):
+                raise ValidationFailed.field("on_behalf_of", "代办时须填写委托人的编号")
+            catalogue.get_matter(body["matter_code"])
+            citizen = agents.principal_for(actor.id, body["on_behalf_of"], body["matter_code"])
+        else:
+            if body.get("on_behalf_of"):
+                raise ValidationFailed.field("on_behalf_of", "本人办理时不需要填写此字段")
+            citizen = current_citizen()
+        return applications.draft_view(applications.create_draft(citizen, body["matter_code"], actor))
 
 
 @blp.route("/applications/<application_id>")
 class ApplicationDetail(MethodView):
-    @require("citizen")
+    @require("citizen", "agent")
     @blp.response(200, ApplicationDetailSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not a citizen token")
+    @NOT_APPLICANT
     @NOT_FOUND
     def get(self, application_id):
-        """One of the caller's applications with its timeline, consent and last prefill."""
-        return applications.detail_view(applications.own_application(application_id, current_citizen()))
+        """One application with its timeline, materials, consent, last prefill, deadlines and decision."""
+        return applications.detail_view(applicant_application(application_id))
 
 
 @blp.route("/applications/<application_id>/consent")
@@ -93,12 +139,12 @@ class Consent(MethodView):
 
 @blp.route("/applications/<application_id>/prefill")
 class Prefill(MethodView):
-    @require("citizen")
+    @require("citizen", "agent")
     @blp.response(200, PrefillAnswerSchema)
     @UNAUTHORIZED
     @error(403, "`consent_required`: no active consent covering the matter's elements and purpose (none, "
                 "withdrawn, or the matter changed since); `real_name_required`: bind a real name first; "
-                "`forbidden`: not a citizen token")
+                "`forbidden`: neither a citizen nor an agent token")
     @NOT_FOUND
     @error(409, "`invalid_transition`: the application is no longer a draft")
     @error(422, "`prefill_blocked`: the registry holding data the matter cannot go without has no record "
@@ -112,6 +158,176 @@ class Prefill(MethodView):
         A failing bureau degrades only its own fields (`failed`, `timeout`; `not_found` when it holds no
         record, `skipped` when no active connector provides the element); every call is in the data-access log.
         """
-        citizen = current_citizen()
-        application = applications.own_application(application_id, citizen)
-        return applications.prefill(application, citizen, request_id=request_id())
+        application = applicant_application(application_id)
+        return applications.prefill(application, submission.citizen_of(application), request_id=request_id(),
+                                    actor=applicant())
+
+
+@blp.route("/applications/<application_id>/form")
+class Form(MethodView):
+    @require("citizen", "agent")
+    @blp.arguments(FormBodySchema)
+    @blp.response(200, FormAnswerSchema)
+    @UNAUTHORIZED
+    @NOT_APPLICANT
+    @NOT_FOUND
+    @error(409, "`prefill_locked`: a locked prefilled field would change (named in `errors`); "
+                "`invalid_transition`: not a draft or awaiting a supplement")
+    def put(self, body, application_id):
+        """Fill in the form (the whole form; a locked prefilled field may only be sent unchanged)."""
+        application = applicant_application(application_id)
+        return submission.update_form(application, applicant(), body["fields"])
+
+
+def upload_sized(view):
+    """Let this request's body reach UPLOAD_MAX_BYTES (plus multipart overhead) before the form is parsed;
+    every other endpoint keeps the small MAX_CONTENT_LENGTH."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        request.max_content_length = current_app.config["UPLOAD_MAX_BYTES"] + MULTIPART_OVERHEAD
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@blp.route("/applications/<application_id>/materials/<material_code>")
+class MaterialUpload(MethodView):
+    @require("citizen", "agent")
+    @upload_sized
+    @blp.arguments(UploadFormSchema, location="files")
+    @blp.response(201, MaterialProvisionSchema)
+    @UNAUTHORIZED
+    @NOT_APPLICANT
+    @error(404, "`not_found`: no such application of yours, or no such material in its matter")
+    @NOT_EDITABLE
+    @error(413, "`payload_too_large`: over UPLOAD_MAX_BYTES")
+    @error(422, "`upload_type_not_allowed`: the content is not PDF, JPEG or PNG (whatever its name says); "
+                "`upload_empty`; `evidence_not_offered`: the material is not provided by upload")
+    def post(self, files, application_id, material_code):
+        """Upload a material that could not be prefilled (multipart field `file`; the type is checked by
+        content, the size limited; stored with its SHA-256)."""
+        application = applicant_application(application_id)
+        data = files["file"].read(current_app.config["UPLOAD_MAX_BYTES"] + 1)
+        return submission.upload(application, applicant(), material_code, data)
+
+    @require("citizen", "agent")
+    @blp.response(200, description="the uploaded file, as stored",
+                  content_type="application/octet-stream")
+    @UNAUTHORIZED
+    @NOT_APPLICANT
+    @error(404, "`not_found`: no such application of yours, or nothing uploaded for the material")
+    def get(self, application_id, material_code):
+        """Download the material's upload (its owner and their authorised agent; reviewers use /review)."""
+        return file_response(applicant_application(application_id), material_code)
+
+
+def file_response(application, material_code: str) -> Response:
+    data, content_type = submission.open_upload(application, material_code)
+    return Response(data, content_type=content_type,
+                    headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff",
+                             "Cache-Control": "private, no-store"})
+
+
+@blp.route("/applications/<application_id>/materials/<material_code>/promise")
+class MaterialPromise(MethodView):
+    @require("citizen", "agent")
+    @blp.response(200, PromiseTextSchema)
+    @UNAUTHORIZED
+    @NOT_APPLICANT
+    @error(404, "`not_found`: no such application, material, or the material offers no promise")
+    def get(self, application_id, material_code):
+        """The written promise (告知承诺书) to show the applicant before they sign it."""
+        application = applicant_application(application_id)
+        return submission.promise_to_sign(application, material_code)
+
+    @require("citizen", "agent")
+    @blp.arguments(PromiseBodySchema)
+    @blp.response(201, MaterialProvisionSchema)
+    @UNAUTHORIZED
+    @error(403, "`promise_not_allowed`: the applicant has a recorded false promise; `forbidden`: neither a "
+                "citizen nor an agent token")
+    @error(404, "`not_found`: no such application of yours, or no such material")
+    @NOT_EDITABLE
+    @error(422, "`evidence_not_offered`: the material offers no promise; `validation_failed`: the text differs")
+    def post(self, body, application_id, material_code):
+        """Sign the material's written promise by sending its text back unchanged."""
+        application = applicant_application(application_id)
+        return submission.promise(application, applicant(), material_code, body["text"])
+
+
+@blp.route("/applications/<application_id>/materials/<material_code>/defer")
+class MaterialDeferral(MethodView):
+    @require("citizen", "agent")
+    @blp.response(201, MaterialProvisionSchema)
+    @UNAUTHORIZED
+    @NOT_APPLICANT
+    @error(404, "`not_found`: no such application of yours, or no such material")
+    @NOT_EDITABLE
+    @error(422, "`evidence_not_offered`: the matter does not mark this material deferrable (容缺)")
+    def post(self, application_id, material_code):
+        """容缺受理: supply this material later (only where the matter allows it), by the due date shown."""
+        application = applicant_application(application_id)
+        return submission.defer(application, applicant(), material_code)
+
+
+@blp.route("/applications/<application_id>/submit")
+class Submit(MethodView):
+    @require("citizen", "agent")
+    @blp.doc(parameters=[IDEMPOTENCY_KEY])
+    @blp.response(200, SubmitAnswerSchema)
+    @UNAUTHORIZED
+    @error(403, "`face_verification_required`: a face matter and no open face-verified window; "
+                "`forbidden`: neither a citizen nor an agent token")
+    @NOT_FOUND
+    @error(409, "`invalid_transition`: not a draft; `prefill_locked`: a locked prefilled field was changed")
+    @error(422, "`materials_missing`: required materials not provided (listed in `errors.materials`); "
+                "`idempotency_key_reused`: the key was used for another request")
+    def post(self, application_id):
+        """Submit the application; with `Idempotency-Key` a retry returns the first answer and creates nothing.
+
+        The submission freezes the prefilled values with their provenance; deadlines are counted in working
+        days from now.
+        """
+        application = applicant_application(application_id)
+        return submission.submit(application, applicant(), idempotency_key=idempotency_key())
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 128 or not key.isascii() or not key.isprintable():
+        raise ValidationFailed.field("Idempotency-Key", "Idempotency-Key 须为 1–128 个可打印 ASCII 字符",
+                                     location="headers")
+    return key
+
+
+@blp.route("/applications/<application_id>/resubmit")
+class Resubmit(MethodView):
+    @require("citizen", "agent")
+    @blp.response(200, SubmitAnswerSchema)
+    @UNAUTHORIZED
+    @NOT_APPLICANT
+    @NOT_FOUND
+    @error(409, "`invalid_transition`: no supplement was requested; `prefill_locked`")
+    @error(422, "`materials_missing`: required materials still not provided")
+    def post(self, application_id):
+        """Send the application back to the department after the requested supplement (补正)."""
+        application = applicant_application(application_id)
+        return submission.resubmit(application, applicant())
+
+
+@blp.route("/applications/<application_id>/withdraw")
+class Withdraw(MethodView):
+    @require("citizen", "agent")
+    @blp.arguments(WithdrawBodySchema)
+    @blp.response(200, SubmitAnswerSchema)
+    @UNAUTHORIZED
+    @NOT_APPLICANT
+    @NOT_FOUND
+    @error(409, "`invalid_transition`: already accepted (or decided): ask the department instead")
+    def post(self, body, application_id):
+        """Withdraw the application before the department accepts it."""
+        application = applicant_application(application_id)
+        return submission.withdraw(application, applicant(), body.get("reason"))

@@ -10,7 +10,8 @@ on PostgreSQL) in the writer's transaction. SQLite has no row locks, so there th
 with `BEGIN IMMEDIATE`, which takes the database's write lock before the head is read (two processes cannot
 read the same head), and a process-local lock keeps one process's threads from queueing on that lock. A unique
 (seq) constraint per chain table is the last safety net.
-The application never updates or deletes a record; only `append` / `append_many` write them.
+The application never updates or deletes a record; only `append` / `append_many` (a transaction of their own)
+and `appending` (within the caller's next commit, falling back to a transaction of its own) write them.
 
 `verify_chain` reads the head first and checks the records up to it, so records appended while it runs are
 neither reported as broken nor counted; the head row also reveals records deleted from the end of a chain.
@@ -22,11 +23,15 @@ import hashlib
 import json
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,10 +39,12 @@ from app.extensions import db
 from app.models.audit import ChainedRecord, ChainHead
 from app.models.base import utcnow
 
-__all__ = ["ChainedRecord", "VerifyResult", "append", "append_many", "verify_chain"]
+__all__ = ["ChainedRecord", "VerifyResult", "append", "append_many", "appending", "verify_chain"]
 
 GENESIS = "0" * 64
 _local_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_HEADS = ChainHead.__table__
+_PENDING = "audit_chain_pending"  # session.info key of the records `appending` waits to write
 
 
 def _json_default(value: Any):
@@ -76,58 +83,170 @@ def append(model: type, **fields) -> Any:
 def append_many(model: type, rows: list[dict]) -> list[Any]:
     """Append several records to `model`'s chain, in order, in one transaction (all or none are written).
 
-    One lock of the head and one commit for a batch: the prefill logs all its connector calls at once.
+    One lock of the head, one INSERT of all rows and one commit for a batch. Returns the records as written
+    (objects in no session).
     """
     if not rows:
         return []
-    chain = model.CHAIN
-    # Own session and connection: independent of the request's transaction. Callers must not hold an
-    # uncommitted write of their own on SQLite at this point (SQLite allows one writer at a time).
-    with _local_locks[chain]:
-        with Session(db.engine, expire_on_commit=False) as writer:
-            with writer.begin():
-                if writer.get_bind().dialect.name == "sqlite":
-                    writer.execute(text("BEGIN IMMEDIATE"))  # the write lock, before the head is read
-                head = _locked_head(writer, chain)
-                records = []
-                for fields in rows:
-                    record = model(**fields)
-                    _apply_defaults(record)
-                    record.seq = head.seq + 1
-                    record.prev_hash = head.head_hash
-                    record.recorded_at = utcnow()
-                    record.record_hash = record_hash(record.prev_hash, record.chain_payload())
-                    writer.add(record)
-                    head.seq = record.seq
-                    head.head_hash = record.record_hash
-                    records.append(record)
-            for record in records:
-                writer.expunge(record)
-    return records
+    # Own connection: independent of the request's transaction. Callers must not hold an uncommitted write of
+    # their own on SQLite at this point (SQLite allows one writer at a time).
+    with _local_locks[model.CHAIN], db.engine.connect() as connection, connection.begin():
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock, before the head is read
+        written = _write(connection, model, rows)
+    return [model(**row) for row in written]
 
 
-def _apply_defaults(record) -> None:
-    """Fill Python-side column defaults (such as the id) now: the hash is taken before the row is flushed."""
-    for column in record.__table__.columns:
+@contextmanager
+def appending(session: Session, model: type, rows: list[dict]) -> Iterator[None]:
+    """Append `rows` to `model`'s chain in the transaction of `session`'s next commit: the block's or, failing
+    that, one at the end of the block.
+
+    For a service that writes its outcome right after logging what it did: one transaction and one commit
+    for both, so the records are committed with (never after) the writes that use what they log. At that
+    commit the session's own writes are flushed first and the head is locked last (on SQLite the process lock
+    and `BEGIN IMMEDIATE` come first, before any write), so the chain is locked no longer than by
+    `append_many`, and never while waiting for a row the caller writes. Only a commit of the whole transaction
+    takes them, not a savepoint's.
+
+    If the block raises before that commit, or the commit fails, the session is rolled back and the records
+    are appended on their own (`append_many`) before the error goes on: the caller's failure cannot lose them.
+    """
+    if not rows:
+        yield
+        return
+    if _PENDING in session.info:
+        raise RuntimeError("one pending batch of chain records per session at a time")
+    pending = _Pending(model, list(rows))
+    session.info[_PENDING] = pending
+    try:
+        yield
+        if not pending.committed:
+            session.commit()
+    except BaseException:
+        if not pending.committed:
+            session.info.pop(_PENDING, None)
+            try:
+                session.rollback()
+            finally:
+                pending.release()
+                append_many(model, pending.rows)
+        raise
+    finally:
+        pending.release()
+        if session.info.get(_PENDING) is pending:
+            del session.info[_PENDING]
+
+
+@dataclass
+class _Pending:
+    """Records waiting for their session's commit (`appending`)."""
+
+    model: type
+    rows: list[dict]
+    staged: bool = False  # written in the session's transaction, not committed yet
+    committed: bool = False
+    lock: threading.Lock | None = None  # the chain's process lock while staged
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock, lock = None, self.lock
+            lock.release()
+
+
+@event.listens_for(Session, "before_commit")
+def _stage_pending(session: Session) -> None:
+    pending = session.info.get(_PENDING)
+    # Only a commit of the whole transaction: records written inside a savepoint could still be rolled back.
+    if pending is None or pending.staged or session.in_nested_transaction():
+        return
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        # As in append_many: the process lock, then the database's write lock before anything is read. (A
+        # session that has written already holds that write lock: it needs neither.)
+        lock = _local_locks[pending.model.CHAIN]
+        lock.acquire()
+        pending.lock = lock
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # The caller's writes first: on PostgreSQL, a row of theirs that another transaction holds is waited for
+    # before the head is locked, not while every other writer of the chain waits behind this one.
+    session.flush()
+    _write(connection, pending.model, pending.rows)
+    pending.staged = True
+
+
+@event.listens_for(Session, "after_commit")
+def _pending_committed(session: Session) -> None:
+    pending = session.info.get(_PENDING)
+    if pending is not None and pending.staged:
+        pending.committed = True
+        pending.release()
+        del session.info[_PENDING]
+
+
+@event.listens_for(Session, "after_rollback")
+def _pending_rolled_back(session: Session) -> None:
+    pending = session.info.get(_PENDING)
+    if pending is not None and pending.staged:
+        pending.staged = False  # rolled back with the transaction: the next commit writes them again
+        pending.release()
+
+
+def _write(connection: Connection, model: type, rows: list[dict]) -> list[dict]:
+    """Insert `rows` after the chain's head (locked here) and move the head; returns the rows as inserted.
+
+    Plain rows and Core statements rather than ORM objects: the hash needs every value before the INSERT, so a
+    unit of work has nothing left to decide, and its bookkeeping was most of the time spent logging a prefill.
+    """
+    keys, defaults = _columns(model)
+    seq, head_hash = _locked_head(connection, model.CHAIN)
+    written = []
+    for fields in rows:
+        unknown = fields.keys() - keys.keys()
+        if unknown:
+            raise TypeError(f"{model.__name__} has no column(s) {sorted(unknown)}")
+        row = {**keys, **fields}
+        for key, default in defaults:
+            if row[key] is None:
+                row[key] = default.arg(None) if default.is_callable else default.arg
+        seq += 1
+        row["seq"] = seq
+        row["prev_hash"] = head_hash
+        row["recorded_at"] = utcnow()
+        # The model's own chain_payload, read from the row's values (the verifier calls it on the stored row).
+        row["record_hash"] = head_hash = record_hash(
+            head_hash, model.chain_payload(SimpleNamespace(**row, CHAIN=model.CHAIN,
+                                                           HASHED_FIELDS=model.HASHED_FIELDS)))
+        written.append(row)
+    connection.execute(model.__table__.insert(), written)
+    connection.execute(_HEADS.update().where(_HEADS.c.chain == model.CHAIN).values(seq=seq, head_hash=head_hash))
+    return written
+
+
+@cache
+def _columns(model: type) -> tuple[dict[str, None], list[tuple[str, Any]]]:
+    """Every column of the model's table (all None) and the Python-side defaults (such as the id) to fill."""
+    keys, defaults = {}, []
+    for column in model.__table__.columns:
+        keys[column.key] = None
         default = column.default
-        if default is None or not getattr(default, "is_scalar", False) and not getattr(default, "is_callable", False):
-            continue
-        if getattr(record, column.key, None) is None:
-            setattr(record, column.key, default.arg(None) if default.is_callable else default.arg)
+        if default is not None and (getattr(default, "is_scalar", False) or getattr(default, "is_callable", False)):
+            defaults.append((column.key, default))
+    return keys, defaults
 
 
-def _locked_head(writer: Session, chain: str) -> ChainHead:
-    """The chain's head row, locked for this transaction; created on the chain's first record."""
-    query = select(ChainHead).where(ChainHead.chain == chain).with_for_update()
-    head = writer.execute(query).scalar_one_or_none()
+def _locked_head(connection: Connection, chain: str) -> tuple[int, str]:
+    """(seq, head_hash) of the chain's head row, locked for this transaction; created on the first record."""
+    query = select(_HEADS.c.seq, _HEADS.c.head_hash).where(_HEADS.c.chain == chain).with_for_update()
+    head = connection.execute(query).first()
     if head is None:
         try:
-            with writer.begin_nested():  # two first writers may race to create it: one wins, both go on
-                writer.add(ChainHead(chain=chain, seq=0, head_hash=GENESIS))
+            with connection.begin_nested():  # two first writers may race to create it: one wins, both go on
+                connection.execute(_HEADS.insert().values(chain=chain, seq=0, head_hash=GENESIS))
         except IntegrityError:
             pass
-        head = writer.execute(query).scalar_one()
-    return head
+        head = connection.execute(query).one()
+    return head.seq, head.head_hash
 
 
 @dataclass

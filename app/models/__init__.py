@@ -9,13 +9,31 @@ from app.models.matter import CatalogueState, Department, Material, Matter, Matt
 
 __all__ += ["CatalogueState", "Department", "Material", "Matter", "MatterVersion", "Bundle", "BundleMatter"]
 from app.models.access_log import AuditorAccessRecord, DataAccessRecord  # noqa: E402
-from app.models.application import Application, ApplicationEvent, ConsentReceipt  # noqa: E402
+from app.models.application import (  # noqa: E402
+    AgentAuthorisation,
+    Application,
+    ApplicationEvent,
+    ApplicationMaterial,
+    BundleApplication,
+    ConsentReceipt,
+    Evaluation,
+    IdempotencyRecord,
+    PromiseBreach,
+    Rectification,
+)
 from app.models.audit import ChainHead  # noqa: E402
 from app.models.connector import Connector, ConnectorEvent  # noqa: E402
 
 __all__ += [
+    "AgentAuthorisation",
     "Application",
     "ApplicationEvent",
+    "ApplicationMaterial",
+    "BundleApplication",
+    "Evaluation",
+    "IdempotencyRecord",
+    "PromiseBreach",
+    "Rectification",
     "AuditorAccessRecord",
     "ChainHead",
     "Connector",
@@ -26,3 +44,6 @@ __all__ += [
 from app.models.face import BiometricConsent, FaceSession, FaceVerificationRecord  # noqa: E402
 
 __all__ += ["BiometricConsent", "FaceSession", "FaceVerificationRecord"]
+from app.models.notification import Notification  # noqa: E402
+
+__all__ += ["Notification"]

@@ -1,9 +1,9 @@
 """The chained access logs: every connector call (data access) and every auditor query or export.
 
-Both are hash chains (app/audit/chain.py): written only through `append`/`append_many`, never updated or
-deleted by the application. Neither holds a name or an ID number: the citizen appears as the keyed pseudonym
-of their ID number (`PiiVault.pseudonym`, the same value as `citizens.id_number_hash`), and an auditor's
-`id_number` filter is recorded as that pseudonym too.
+Both are hash chains (app/audit/chain.py): written only through `append`/`append_many`/`appending`, never
+updated or deleted by the application. Neither holds a name or an ID number: the citizen appears as the keyed
+pseudonym of their ID number (`PiiVault.pseudonym`, the same value as `citizens.id_number_hash`), and an
+auditor's `id_number` filter is recorded as that pseudonym too.
 """
 
 from __future__ import annotations

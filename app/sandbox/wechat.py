@@ -74,8 +74,37 @@ Magic openids at getverifyid: `face-busy` → errcode -1, `face-unauthorized` �
 `face-http500` → HTTP 500, `face-garbage` → a body that is not JSON, `face-noverifyid` → `{errcode: 0}`
 without a verify_id, `face-slow` → sleeps `slow_seconds` before a normal answer.
 
-Subscription messages (`/cgi-bin/message/subscribe/send`) will be a further blueprint registered in
-`create_wechat_app`, sharing the configuration in `app.extensions["wechat_sandbox"]` and `wechat_error`.
+Subscription messages (subscribeMessage.send)
+---------------------------------------------
+
+`POST /cgi-bin/message/subscribe/send?access_token=…` `{touser, template_id, data, page?, miniprogram_state?,
+lang?}` → `{errcode: 0, errmsg: "ok", msgid}`. It checks, in this order: the access token (as the face routes
+do: 41001, 40001, 42001), the body (47001 not a JSON object), `touser` (40003 missing or not an openid),
+`template_id` (40037 missing or not one of the stand-in's templates), `page` (41030 not a string of at most
+1024 characters), `miniprogram_state` / `lang` (47003 not one of WeChat's values), then `data` against the
+template (47003 with the field named in errmsg, as WeChat does: a key missing or unknown, a value that is
+not a string or breaks the rules of its type: thing ≤ 20 characters, phrase ≤ 5 Chinese characters,
+character_string ≤ 32 ASCII letters, digits or symbols, time a 24-hour time with an optional date, number
+≤ 32 digits). Then the magic openids below; anything else is accepted and recorded.
+
+The stand-in's templates (`SANDBOX_TEMPLATES`, as the mini-program's console would list them):
+`sandbox-status-template` (办理进度通知): thing1 事项名称, phrase2 办理状态, time3 更新时间,
+character_string4 申请编号, thing5 备注.
+
+Magic openids (by prefix), to exercise the notification worker's outcomes:
+
+| touser        | subscribe/send answers                                                    |
+|---------------|---------------------------------------------------------------------------|
+| `refuse-…`    | errcode 43101 (user refuse to accept the msg: not subscribed or cancelled) |
+| `flaky-…`     | errcode -1 (system busy) for the first send to that openid, then accepts   |
+| `busy-…`      | errcode -1 every time                                                      |
+| `http500-…`   | HTTP 500 with an HTML body every time                                      |
+| `unknown-…`   | errcode 40003 (an openid that is not a user of this mini-program)          |
+
+Stand-in only: `GET /_sandbox/messages[?touser=…]` → `{messages: [{msgid, touser, template_id, page, data,
+miniprogram_state, lang}, …], attempts}` (accepted messages, oldest first; `attempts` counts every send to
+that touser, refused and failed ones included, or all sends without `touser`); `DELETE /_sandbox/messages`
+(204) forgets them, and the attempts that `flaky-…` counts.
 """
 
 from __future__ import annotations
@@ -402,6 +431,133 @@ def expire_tokens():
     return Response(status=204)
 
 
+# --- subscription messages (subscribeMessage.send) ----------------------------------------------------
+
+# template id → {data key: value type}, as the mini-program's console lists its subscription templates.
+SANDBOX_TEMPLATES: dict[str, dict[str, str]] = {
+    "sandbox-status-template": {
+        "thing1": "thing",  # 事项名称
+        "phrase2": "phrase",  # 办理状态
+        "time3": "time",  # 更新时间
+        "character_string4": "character_string",  # 申请编号
+        "thing5": "thing",  # 备注
+    },
+}
+# WeChat's rules for template values, by type (its "订阅消息参数值内容限制" table).
+_TIME = r"(?:\d{4}年\d{1,2}月\d{1,2}日 ?|\d{4}-\d{1,2}-\d{1,2} ?)?(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?"
+_DATE = r"\d{4}年\d{1,2}月\d{1,2}日(?: ?(?:[01]?\d|2[0-3]):[0-5]\d)?"
+VALUE_RULES: dict[str, re.Pattern] = {
+    "thing": re.compile(r"[^\n\r]{1,20}"),
+    "phrase": re.compile(r"[\u4e00-\u9fff]{1,5}"),
+    "character_string": re.compile(r"[\x21-\x7e]{1,32}"),
+    "number": re.compile(r"\d{1,32}(?:\.\d+)?"),
+    "time": re.compile(f"{_TIME}(?:~{_TIME})?"),
+    "date": re.compile(f"{_DATE}(?:~{_DATE})?"),
+}
+LANGS = ("zh_CN", "en_US", "zh_HK", "zh_TW")
+
+
+@dataclass
+class MessageState:
+    """The subscription messages the stand-in accepted, and how often each touser was sent to."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    messages: list[dict] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+    next_msgid: int = 3_000_000_000_000_000_000
+
+
+def message_state() -> MessageState:
+    """The subscription-message state of the stand-in serving this request."""
+    return current_app.extensions["wechat_sandbox_messages"]
+
+
+subscribe = Blueprint("subscribe", __name__, url_prefix="/cgi-bin/message/subscribe")
+
+
+@subscribe.post("/send")
+def send_subscribe_message():
+    """Send a subscription message to a mini-program user (see the module docstring for the checks)."""
+    if (error := _token_error()) is not None:
+        return error
+    body = _json_body()
+    if body is None:
+        return wechat_error(47001, "data format error")
+    touser, template_id = body.get("touser"), body.get("template_id")
+    if not isinstance(touser, str) or not OPENID.fullmatch(touser):
+        return wechat_error(40003, "invalid openid")
+    template = SANDBOX_TEMPLATES.get(template_id) if isinstance(template_id, str) else None
+    if template is None:
+        return wechat_error(40037, "invalid template_id")
+    page = body.get("page")
+    if page is not None and not (isinstance(page, str) and len(page) <= 1024):
+        return wechat_error(41030, "invalid page")
+    state_value, lang = body.get("miniprogram_state", "formal"), body.get("lang", "zh_CN")
+    if state_value not in ("developer", "trial", "formal"):
+        return wechat_error(47003, "argument invalid! miniprogram_state")
+    if lang not in LANGS:
+        return wechat_error(47003, "argument invalid! lang")
+    if (problem := _data_problem(body.get("data"), template)) is not None:
+        return wechat_error(47003, f"argument invalid! {problem}")
+    state = message_state()
+    with state.lock:
+        attempts = state.attempts[touser] = state.attempts.get(touser, 0) + 1
+    if touser.startswith("refuse-"):
+        return wechat_error(43101, "user refuse to accept the msg")
+    if touser.startswith("busy-") or (touser.startswith("flaky-") and attempts == 1):
+        return wechat_error(-1, "system error")
+    if touser.startswith("http500-"):
+        return Response("<html><body>500 Internal Server Error</body></html>", 500, mimetype="text/html")
+    if touser.startswith("unknown-"):
+        return wechat_error(40003, "invalid openid")
+    with state.lock:
+        msgid = state.next_msgid
+        state.next_msgid += 1
+        state.messages.append({
+            "msgid": msgid, "touser": touser, "template_id": template_id, "page": page,
+            "data": body["data"], "miniprogram_state": state_value, "lang": lang,
+        })
+    return _json_text(errcode=0, errmsg="ok", msgid=msgid)
+
+
+def _data_problem(data, template: dict[str, str]) -> str | None:
+    """What is wrong with `data` for `template`, worded like WeChat's 47003 errmsg; None when it is valid."""
+    if not isinstance(data, dict):
+        return "data"
+    for key in data:
+        if key not in template:
+            return f"data.{key} not in template"
+    for key, kind in template.items():
+        entry = data.get(key)
+        value = entry.get("value") if isinstance(entry, dict) else None
+        if value is None or value == "":
+            return f"data.{key}.value is empty"
+        if not isinstance(value, str) or not VALUE_RULES[kind].fullmatch(value):
+            return f"data.{key}.value invalid for {kind}"
+    return None
+
+
+@control.get("/messages")
+def list_messages():
+    """Stand-in only: the accepted subscription messages (to one touser with `?touser=`) and the attempts."""
+    touser = request.args.get("touser")
+    state = message_state()
+    with state.lock:
+        messages = [m for m in state.messages if touser is None or m["touser"] == touser]
+        attempts = state.attempts.get(touser, 0) if touser is not None else sum(state.attempts.values())
+    return jsonify(messages=messages, attempts=attempts)
+
+
+@control.delete("/messages")
+def clear_messages():
+    """Stand-in only: forget every accepted message and every attempt count."""
+    state = message_state()
+    with state.lock:
+        state.messages.clear()
+        state.attempts.clear()
+    return Response(status=204)
+
+
 def create_wechat_app(
     *,
     appid: str = DEFAULT_APPID,
@@ -420,8 +576,10 @@ def create_wechat_app(
         verify_id_ttl_seconds=verify_id_ttl_seconds,
     )
     app.extensions["wechat_sandbox_face"] = FaceState()
+    app.extensions["wechat_sandbox_messages"] = MessageState()
     app.register_blueprint(sns)
     app.register_blueprint(cgi)
     app.register_blueprint(face)
+    app.register_blueprint(subscribe)
     app.register_blueprint(control)
     return app

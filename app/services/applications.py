@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +45,8 @@ from app.models.base import utcnow
 from app.models.citizen import Citizen
 from app.models.matter import Material, Matter
 from app.pii import vault
-from app.services import catalogue, data_access
+from app.services import catalogue, data_access, lifecycle, materials, submission
+from app.services.lifecycle import Actor
 from app.services.runtime import runtime
 from shared_data.client import CallContext
 from shared_data.prefill import FieldResult
@@ -86,13 +89,16 @@ def acting_user(citizen: Citizen) -> str:
 
 
 def shared_elements(matter: Matter) -> list[str]:
-    """The data elements of the matter's `shared_data` evidence options, in first-use order."""
+    """The data elements the prefill fetches, in first-use order: those of the matter's `shared_data` options,
+    and those of its `e_licence` options (the licence's data comes from the issuing bureau's connector) except
+    the name and ID number a bound real name already holds."""
     seen: dict[str, None] = {}
     for material in matter.materials:
         for option in material.evidence:
-            if option["type"] == "shared_data":
+            if option["type"] == "shared_data" or option["type"] == "e_licence":
                 for name in option.get("elements", ()):
-                    seen.setdefault(name, None)
+                    if option["type"] == "shared_data" or name not in materials.REAL_NAME_ELEMENTS:
+                        seen.setdefault(name, None)
     return list(seen)
 
 
@@ -123,37 +129,42 @@ def consent_required(matter: Matter) -> dict:
 # ----------------------------------------------------------------------------------------------- drafts
 
 
-def create_draft(citizen: Citizen, matter_code: str) -> Application:
-    """A draft application of the citizen for the matter; 404 for an unknown matter."""
-    matter = catalogue.get_matter(matter_code)
+def create_draft(citizen: Citizen, matter_code: str, actor: Actor | None = None) -> Application:
+    """A draft application of the citizen for the matter, by the citizen or an authorised agent; 404 for an
+    unknown matter."""
+    application = new_draft(citizen, catalogue.get_matter(matter_code), actor or Actor.of(citizen))
+    db.session.commit()
+    return application
+
+
+def new_draft(citizen: Citizen, matter: Matter, actor: Actor) -> Application:
+    """Add a draft for the matter, routed to its department, with its `created` event; the caller commits."""
     application = Application(
         citizen_id=citizen.id,
         matter_code=matter.code,
         matter_version=matter.version,
+        department_code=matter.department_code,
         status="draft",
-        acting_user=acting_user(citizen),
+        acting_user=actor.ref,
+        agent_id=actor.id if actor.kind == "agent" else None,
         form={},
     )
-    application.events.append(ApplicationEvent(kind="created", actor=acting_user(citizen),
-                                                detail={"matter_version": matter.version}))
     db.session.add(application)
-    db.session.commit()
+    db.session.flush()
+    lifecycle.add_event(application, "created", actor, {"matter_version": matter.version})
     return application
 
 
 def own_application(application_id: str, citizen: Citizen) -> Application:
     """The citizen's application with this id; anyone else's (or none) is a 404."""
-    application = None
-    if len(application_id) == 32 and set(application_id) <= APPLICATION_ID_CHARS:
-        application = db.session.get(Application, application_id)
-    if application is None or application.citizen_id != citizen.id:
-        raise NotFound("申请不存在")
-    return application
+    return submission.applicant_application(application_id, Actor.of(citizen))
 
 
-def list_applications(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> dict:
+def list_applications(citizen: Citizen, *, page: int = 1, per_page: int = 20, status: str | None = None) -> dict:
     """A page of the citizen's applications, newest first."""
     condition = Application.citizen_id == citizen.id
+    if status:
+        condition = condition & (Application.status == status)
     total = db.session.scalar(sa.select(sa.func.count(Application.id)).where(condition))
     rows = db.session.scalars(
         sa.select(Application).where(condition)
@@ -168,56 +179,92 @@ def list_applications(citizen: Citizen, *, page: int = 1, per_page: int = 20) ->
 def draft_view(application: Application) -> dict:
     """The answer to creating a draft: its materials and the consent its prefill needs."""
     matter = catalogue.get_matter(application.matter_code)
+    citizen = submission.citizen_of(application)
     return {
         **_summary(application),
         "matter_name": matter.name,
-        "materials": [material_status(material, None) for material in matter.materials],
+        "materials": submission.current_materials(application, matter, citizen),
         "consent_required": consent_required(matter),
     }
 
 
-def detail_view(application: Application) -> dict:
-    """The application with its timeline, current consent and last prefill (values decrypted for the owner)."""
+def detail_view(application: Application, *, viewer: str = "applicant") -> dict:
+    """The application with its timeline, consent, last prefill, deadlines and decision.
+
+    Values (prefill, form, submission) are decrypted for the applicant and the reviewing department only;
+    callers have checked the viewer may see this application.
+    """
     matter = catalogue.get_matter(application.matter_code)
+    citizen = submission.citizen_of(application)
     fields = _stored_fields(application)
-    materials = [material_status(material, fields) for material in matter.materials]
+    materials_now = submission.current_materials(application, matter, citizen)
     prefill = None
     if fields is not None:
         prefill = {
-            "fields": {name: field for name, field in fields.items()},
-            "materials": materials,
-            "zero_material": zero_material(matter, materials),
+            "fields": fields,
+            "materials": materials_now,
+            "zero_material": materials.zero_material(matter, materials_now),
             "prefilled_at": application.prefilled_at,
         }
     required = consent_required(matter)
+    frozen = submission.thawed_submission(application)
+    submitted = None
+    if frozen is not None:
+        values = json.loads(vault().decrypt(application.submission_values_encrypted))
+        submitted = {
+            "fields": {name: {**meta, "value": values.get(name)} for name, meta in frozen["fields"].items()},
+            "form": {name: values.get(name) for name in frozen["form_fields"]},
+            "materials": frozen["materials"],
+        }
+    delivery = dict(application.delivery) if application.delivery else None
+    if delivery and application.delivery_address_encrypted:
+        delivery["recipient"] = json.loads(vault().decrypt(application.delivery_address_encrypted))
     return {
         **_summary(application),
         "matter_name": matter.name,
-        "materials": materials,
+        "department_code": application.department_code,
+        "materials": frozen["materials"] if frozen and application.status not in lifecycle.EDITABLE
+        else materials_now,
         "consent_required": required,
         "consent": _valid_consent(application, required),
         "prefill": prefill,
-        "timeline": [
-            {"at": event.at, "kind": event.kind, "actor": _actor_kind(event.actor), "detail": event.detail}
-            for event in application.events
-        ],
+        "form": submission.form_values(application),
+        "submission": submitted,
+        "zero_material": application.zero_material if frozen else materials.zero_material(matter, materials_now),
+        "submitted_at": application.submitted_at,
+        "accepted_at": application.accepted_at,
+        "decided_at": application.decided_at,
+        "delivered_at": application.delivered_at,
+        "promised_due_on": application.promised_due_on,
+        "legal_due_on": application.legal_due_on,
+        "overdue": lifecycle.is_overdue(application),
+        "supplement_items": application.supplement_items,
+        "result": application.result,
+        "rejection_reason": application.rejection_reason,
+        "delivery": delivery,
+        "acting_user": lifecycle.actor_kind(application.acting_user),
+        "timeline": lifecycle.timeline(application),
     }
 
 
-def _add_event(application: Application, kind: str, citizen: Citizen, detail: dict) -> None:
+def _add_event(application: Application, kind: str, who: Citizen | Actor, detail: dict) -> None:
     # Added to the session, not appended to `application.events`: that would load the whole timeline first.
-    db.session.add(ApplicationEvent(application_id=application.id, kind=kind, actor=acting_user(citizen),
-                                    detail=detail))
+    lifecycle.add_event(application, kind, who if isinstance(who, Actor) else Actor.of(who), detail)
 
 
 def _summary(application: Application) -> dict:
     return {
         "id": application.id,
         "status": application.status,
+        "status_label": lifecycle.STATUS_LABELS.get(application.status, application.status),
         "matter_code": application.matter_code,
         "matter_version": application.matter_version,
         "created_at": application.created_at,
         "updated_at": application.updated_at,
+        "submitted_at": application.submitted_at,
+        "promised_due_on": application.promised_due_on,
+        "overdue": lifecycle.is_overdue(application),
+        "bundle_application_id": application.bundle_application_id,
     }
 
 
@@ -225,10 +272,6 @@ def _matter_names(codes: set[str]) -> dict[str, str]:
     if not codes:
         return {}
     return dict(db.session.execute(sa.select(Matter.code, Matter.name).where(Matter.code.in_(codes))).all())
-
-
-def _actor_kind(actor: str) -> str:
-    return "citizen" if actor.startswith("citizen:") else "agent" if actor.startswith("staff:") else actor
 
 
 # ---------------------------------------------------------------------------------------------- consent
@@ -239,6 +282,14 @@ def grant_consent(application: Application, citizen: Citizen, elements: Sequence
     """Record the citizen's consent; it must name exactly the required elements and the purpose (422)."""
     matter = catalogue.get_matter(application.matter_code)
     required = consent_required(matter)
+    check_consent(required, elements, purpose)
+    receipt = record_consent(application, citizen, required)
+    db.session.commit()
+    return receipt
+
+
+def check_consent(required: Mapping, elements: Sequence[str], purpose: str) -> None:
+    """422 `consent_mismatch` unless `elements` and `purpose` are exactly what is required."""
     errors = {}
     if len(set(elements)) != len(elements) or set(elements) != set(required["elements"]):
         missing = sorted(set(required["elements"]) - set(elements))
@@ -249,6 +300,10 @@ def grant_consent(application: Application, citizen: Citizen, elements: Sequence
         errors["purpose"] = ["用途须与申请草稿中的 consent_required.purpose 一致"]
     if errors:
         raise ConsentMismatch(errors={"json": errors})
+
+
+def record_consent(application: Application, citizen: Citizen, required: Mapping) -> ConsentReceipt:
+    """Add the receipt for `required` (superseding the application's previous one); the caller commits."""
     now = utcnow()
     db.session.execute(
         sa.update(ConsentReceipt)
@@ -259,9 +314,9 @@ def grant_consent(application: Application, citizen: Citizen, elements: Sequence
     receipt = ConsentReceipt(
         citizen_id=citizen.id,
         application_id=application.id,
-        matter_code=matter.code,
+        matter_code=application.matter_code,
         elements=sorted(required["elements"]),
-        purpose=purpose,
+        purpose=required["purpose"],
         acting_user=acting_user(citizen),
         granted_at=now,
     )
@@ -269,7 +324,6 @@ def grant_consent(application: Application, citizen: Citizen, elements: Sequence
     db.session.flush()
     _add_event(application, "consent_granted", citizen,
                {"receipt_id": receipt.id, "elements": len(receipt.elements)})
-    db.session.commit()
     return receipt
 
 
@@ -316,46 +370,77 @@ def _valid_consent(application: Application, required: Mapping) -> ConsentReceip
 # ---------------------------------------------------------------------------------------------- prefill
 
 
-def prefill(application: Application, citizen: Citizen, *, request_id: str) -> dict:
-    """Fetch the matter's shared data for the application (module docstring); the answer of POST …/prefill."""
-    if application.status != "draft":
-        raise NotADraft()
-    matter = catalogue.get_matter(application.matter_code)
-    required = consent_required(matter)
-    needed = required["elements"]
-    receipt = _valid_consent(application, required)
-    if needed and receipt is None:
-        raise ConsentRequired()
+def prefill(application: Application, citizen: Citizen, *, request_id: str, actor: Actor | None = None) -> dict:
+    """Fetch the matter's shared data for the application (module docstring); the answer of POST …/prefill.
+
+    `actor` is who asks: the citizen (the default) or an agent they authorised; bureaus and the data-access
+    log are told who it was.
+    """
+    return prefill_many([application], citizen, request_id=request_id, actor=actor)[0]
+
+
+def prefill_many(drafts: Sequence[Application], citizen: Citizen, *, request_id: str, actor: Actor | None = None,
+                 purpose: str | None = None, log_as: str | None = None) -> list[dict]:
+    """Prefill several drafts of one citizen with one fetch: each connector is called once for the union of the
+    elements the drafts need (一件事 bundles), and each draft keeps its own.
+
+    `purpose` and `log_as` (the id the calls are logged under) default to the single draft's receipt and id.
+    """
+    actor = actor or Actor.of(citizen)
+    plans = []
+    for application in drafts:
+        if application.status != "draft":
+            raise NotADraft()
+        matter = catalogue.get_matter(application.matter_code)
+        required = consent_required(matter)
+        receipt = _valid_consent(application, required)
+        if required["elements"] and receipt is None:
+            raise ConsentRequired()
+        plans.append((application, matter, required["elements"], receipt))
     if not citizen.id_number_encrypted:
         raise RealNameRequired()
-    fields: dict[str, dict] = {}
-    if needed:
-        id_number = vault().decrypt(citizen.id_number_encrypted)
-        context = CallContext(purpose=receipt.purpose, application_id=application.id,
-                              acting_user=acting_user(citizen), request_id=request_id)
-        outcomes = []
-        _end_read_transaction()
-        result = runtime().prefill(id_number, needed, context, on_call=outcomes.append)
-        data_access.record_calls(outcomes, id_number=id_number, context=context, application_id=application.id)
-        fields = {name: _field(result.fields[name]) for name in needed}
-        _raise_if_blocked(application, citizen, matter, fields)
-    materials = [material_status(material, fields) for material in matter.materials]
-    _store(application, citizen, fields)
-    return {
-        "application_id": application.id,
-        "fields": fields,
-        "materials": materials,
-        "zero_material": zero_material(matter, materials),
-        "prefilled_at": application.prefilled_at,
-    }
+    union = list(dict.fromkeys(name for _, _, needed, _ in plans for name in needed))
+    fetched: dict[str, dict] = {}
+    answers = []
+    with ExitStack() as logged:
+        if union:
+            first = next(plan for plan in plans if plan[2])
+            id_number = vault().decrypt(citizen.id_number_encrypted)
+            context = CallContext(purpose=purpose or first[3].purpose, application_id=log_as or first[0].id,
+                                  acting_user=actor.ref, request_id=request_id)
+            outcomes = []
+            _end_read_transaction()
+            result = runtime().prefill(id_number, union, context, on_call=outcomes.append)
+            # The calls are logged in the transaction of the next commit, the blocked event's or the snapshot's:
+            # never after what uses their data, and no commit of their own. Should anything fail before that
+            # commit, they are logged on their own all the same.
+            logged.enter_context(data_access.calls_logged(outcomes, id_number=id_number, context=context,
+                                                          application_id=context.application_id))
+            fetched = {name: _field(result.fields[name]) for name in union}
+            for application, matter, needed, _ in plans:
+                _raise_if_blocked(application, actor, matter, {name: fetched[name] for name in needed})
+        for application, matter, needed, _ in plans:
+            fields = {name: fetched[name] for name in needed}
+            materials = submission.materials_after_prefill(application, matter, citizen, fields)
+            # The answer is built before the commit: the commit expires what the session loaded, and reading the
+            # application or matter afterwards would load them again (three more queries).
+            answers.append({
+                "application_id": application.id,
+                "fields": fields,
+                "materials": materials,
+                "zero_material": zero_material(matter, materials),
+                "prefilled_at": _store(application, actor, fields),
+            })
+        db.session.commit()
+    return answers
 
 
 def _end_read_transaction() -> None:
     """Give the database connection back before waiting on bureaus for up to the deadline.
 
     Nothing is written yet, so committing only ends the read transaction; what the session loaded stays loaded
-    (not expired), so nothing is read again afterwards. It also means no write of ours is pending when the
-    log appends in its own transaction (SQLite allows one writer at a time).
+    (not expired), so nothing is read again afterwards. The transaction that follows the calls is then a new
+    one, which the data-access log shares with the snapshot (on SQLite it must start with the log's write lock).
     """
     session = db.session()
     session.expire_on_commit = False
@@ -369,7 +454,7 @@ def _field(result: FieldResult) -> dict:
     return {**result.to_dict(), "error": result.error}
 
 
-def _raise_if_blocked(application: Application, citizen: Citizen, matter: Matter, fields: dict) -> None:
+def _raise_if_blocked(application: Application, citizen: Citizen | Actor, matter: Matter, fields: dict) -> None:
     blocking = {name: fields[name] for name in critical_elements(matter) if fields[name]["status"] != "ok"}
     if not blocking:
         return
@@ -393,17 +478,20 @@ def _raise_if_blocked(application: Application, citizen: Citizen, matter: Matter
     raise PrefillBlocked(message, errors={"prefill": detail}, status_code=503 if upstream else 422)
 
 
-def _store(application: Application, citizen: Citizen, fields: Mapping[str, dict]) -> None:
-    """Keep the prefill on the application: provenance in clear, values encrypted (they are personal data)."""
+def _store(application: Application, citizen: Citizen | Actor, fields: Mapping[str, dict]) -> datetime:
+    """Keep the prefill on the application: provenance in clear, values encrypted (they are personal data).
+
+    Returns the time stored as `prefilled_at`; the caller commits.
+    """
     values = {name: field["value"] for name, field in fields.items() if field["value"] is not None}
     application.prefill = {name: {k: v for k, v in field.items() if k != "value"} for name, field in fields.items()}
     application.prefill_values_encrypted = vault().encrypt(json.dumps(values, ensure_ascii=False))
-    application.prefilled_at = utcnow()
+    application.prefilled_at = prefilled_at = utcnow()
     counts: dict[str, int] = {}
     for field in fields.values():
         counts[field["status"]] = counts.get(field["status"], 0) + 1
     _add_event(application, "prefilled", citizen, {"fields": counts})
-    db.session.commit()
+    return prefilled_at
 
 
 def _stored_fields(application: Application) -> dict[str, dict] | None:
@@ -418,27 +506,10 @@ def _stored_fields(application: Application) -> dict[str, dict] | None:
 
 
 def material_status(material: Material, fields: Mapping[str, Mapping[str, Any]] | None) -> dict:
-    """How the material stands (module docstring); `fields` None before the first prefill."""
-    options = material.evidence
-    types = [option["type"] for option in options]
-    shared = [option for option in options if option["type"] == "shared_data"]
-    status, via = "unavailable", None
-    if shared and fields is None:
-        status, via = "awaiting_prefill", "shared_data"
-    elif any(all((fields or {}).get(name, {}).get("status") == "ok" for name in option.get("elements", ()))
-             for option in shared):
-        status, via = "satisfied", "shared_data"
-    elif kind := next((t for t in types if t in SATISFIABLE_WITHOUT_DOCUMENTS), None):
-        status, via = "available", kind
-    elif "upload" in types:
-        status, via = "needs_upload", "upload"
-    elif "in_person" in types:
-        status, via = "in_person", "in_person"
-    return {"code": material.code, "name": material.name, "required": material.required, "status": status,
-            "via": via}
+    """How the material stands from the prefill alone (app/services/materials.py has the whole rule)."""
+    return materials.material_status(material, fields)
 
 
-def zero_material(matter: Matter, materials: Sequence[Mapping]) -> bool:
-    """No required material needs an upload or a visit (or is unavailable) for this citizen."""
-    required = {material.code for material in matter.materials if material.required}
-    return all(item["status"] in ("satisfied", "available") for item in materials if item["code"] in required)
+def zero_material(matter: Matter, statuses: Sequence[Mapping]) -> bool:
+    """No required material needs a document from this citizen."""
+    return materials.zero_material(matter, statuses)

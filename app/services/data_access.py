@@ -1,13 +1,16 @@
 """The data-access log: one chained record per connector call, and the citizen's own view of it.
 
 Every call the prefill engine makes — found, not found, failed or timed out — becomes a `DataAccessRecord`
-(app/models/access_log.py) through `record_calls`, appended to the `data-access` hash chain before any data
-from it is used. Records hold the keyed pseudonym of the citizen's ID number, never the number or a name.
+(app/models/access_log.py), appended to the `data-access` hash chain before any data from it is used: by
+`record_calls` in a transaction of its own, or by `calls_logged` in the same transaction as what the caller
+then stores (the application prefill: its snapshot, or the event saying why it stopped). Records hold the
+keyed pseudonym of the citizen's ID number, never the number or a name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
@@ -31,9 +34,28 @@ def record_calls(
     outcomes: Iterable[ConnectorOutcome], *, id_number: str, context: CallContext, application_id: str | None
 ) -> list[DataAccessRecord]:
     """Append one chained record per connector call (all in one transaction); raises if it cannot."""
+    return chain.append_many(DataAccessRecord, _rows(outcomes, id_number, context, application_id))
+
+
+@contextmanager
+def calls_logged(
+    outcomes: Iterable[ConnectorOutcome], *, id_number: str, context: CallContext, application_id: str | None
+) -> Iterator[None]:
+    """Log the calls in the transaction of the request session's next commit, in the block or at its end.
+
+    For a service that stores what the calls returned (or why it stops) right after them: one commit for the
+    log and that outcome, the log never behind it; should anything fail first, the records are still
+    written on their own (app/audit/chain.py `appending`).
+    """
+    with chain.appending(db.session(), DataAccessRecord, _rows(outcomes, id_number, context, application_id)):
+        yield
+
+
+def _rows(outcomes: Iterable[ConnectorOutcome], id_number: str, context: CallContext,
+          application_id: str | None) -> list[dict]:
     pseudonym = vault().pseudonym(id_number)
     rt = runtime()
-    rows = [
+    return [
         {
             "connector_id": outcome.connector_id,
             "bureau": rt.bureau_code(outcome.connector_id),
@@ -52,7 +74,6 @@ def record_calls(
         }
         for outcome in outcomes
     ]
-    return chain.append_many(DataAccessRecord, rows)
 
 
 def my_data_access(citizen: Citizen, *, page: int = 1, per_page: int = 20,

@@ -1,0 +1,73 @@
+"""帮办代办: citizens authorise agents; agents see who authorised them."""
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from app.auth import current_citizen, current_staff, require
+from app.errors import ErrorSchema
+from app.schemas.common import PageQuerySchema
+from app.schemas.review import AuthorisationBodySchema, AuthorisationPageSchema, AuthorisationSchema
+from app.services import agents
+
+blp = Blueprint("agents", __name__, url_prefix="/api/v1",
+                description="帮办代办: agents' authorisations by citizens")
+
+PAGE_QUERY = PageQuerySchema()
+
+
+def error(status: int, description: str):
+    """Document an error response of the one error shape."""
+    return blp.alt_response(status, schema=ErrorSchema, description=description)
+
+
+UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
+
+
+@blp.route("/me/agent-authorisations")
+class MyAuthorisations(MethodView):
+    @require("citizen")
+    @blp.arguments(PAGE_QUERY, location="query", unknown=RAISE)
+    @blp.response(200, AuthorisationPageSchema)
+    @UNAUTHORIZED
+    @error(403, "`forbidden`: not a citizen token")
+    def get(self, args):
+        """The authorisations I gave agents, newest first (revoked and expired ones included)."""
+        return agents.list_for_citizen(current_citizen(), **args)
+
+    @require("citizen")
+    @blp.arguments(AuthorisationBodySchema)
+    @blp.response(201, AuthorisationSchema)
+    @UNAUTHORIZED
+    @error(403, "`forbidden`: not a citizen token")
+    @error(404, "`not_found`: no such matter")
+    @error(422, "`unknown_agent`: no such agent account; `validation_failed`: valid_until in the past or too far")
+    def post(self, body):
+        """Authorise an agent to apply for one matter on my behalf until `valid_until`."""
+        authorisation = agents.grant(current_citizen(), agent_username=body["agent"],
+                                     matter_code=body["matter_code"], valid_until=body["valid_until"])
+        return agents.view(authorisation)
+
+
+@blp.route("/me/agent-authorisations/<authorisation_id>")
+class MyAuthorisation(MethodView):
+    @require("citizen")
+    @blp.response(200, AuthorisationSchema)
+    @UNAUTHORIZED
+    @error(403, "`forbidden`: not a citizen token")
+    @error(404, "`not_found`: no such authorisation of yours")
+    def delete(self, authorisation_id):
+        """Revoke an authorisation: the agent can no longer act for me (idempotent)."""
+        return agents.revoke(current_citizen(), authorisation_id)
+
+
+@blp.route("/agent/authorisations")
+class AgentAuthorisations(MethodView):
+    @require("agent")
+    @blp.arguments(PAGE_QUERY, location="query", unknown=RAISE)
+    @blp.response(200, AuthorisationPageSchema)
+    @UNAUTHORIZED
+    @error(403, "`forbidden`: not an agent token")
+    def get(self, args):
+        """The authorisations citizens gave me, with the citizen id to pass as `on_behalf_of`."""
+        return agents.list_for_agent(current_staff(), **args)

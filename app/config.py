@@ -301,6 +301,9 @@ def validate_production(settings: Mapping) -> None:
         problems.append("WECHAT_API_BASE must be the https address of the WeChat API (https://api.weixin.qq.com)")
     if str(settings.get("WECHAT_APPID", "")).startswith("wx-sandbox"):
         problems.append("WECHAT_APPID is missing or still the sandbox value")
+    # WeChat would refuse every status message with the stand-in's template (40037): none would reach anyone.
+    if str(settings.get("WECHAT_SUBSCRIBE_TEMPLATE_ID", "")).startswith("sandbox"):
+        problems.append("WECHAT_SUBSCRIBE_TEMPLATE_ID is missing or still the sandbox value")
     if problems:
         raise ConfigError("production configuration refused: " + "; ".join(problems))
 

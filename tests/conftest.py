@@ -311,6 +311,18 @@ def bureaus(bureau_servers):
 
 
 @pytest.fixture
+def zhang(citizen_as):
+    """Headers of a citizen bound as the sandbox person 张伟 (housing fund, property, married)."""
+    return citizen_as("张伟", "410105198503120013")
+
+
+@pytest.fixture
+def reviewer(staff_headers):
+    """Headers of the housing-fund centre's sandbox reviewer (department `gjj`)."""
+    return staff_headers("reviewer-gjj")
+
+
+@pytest.fixture
 def citizen_as(client, login_citizen):
     """Log in a citizen and bind a sandbox person's identity (checked against the registry); returns headers."""
 

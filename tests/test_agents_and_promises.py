@@ -14,14 +14,9 @@ from application_flow import (
     url,
     verify_face,
 )
-from face_flow import LI_NA, ZHANG_WEI
+from face_flow import LI_NA
 
 RETIREMENT_MATTER = "GJJ-GG-001"  # 公积金提取(退休): the bank card is a written promise
-
-
-@pytest.fixture
-def zhang(citizen_as):
-    return citizen_as(*ZHANG_WEI)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ SAFE = {
     "WECHAT_APPID": "wx0123456789abcdef",
     "WECHAT_SECRET": "a-real-secret",
     "WECHAT_API_BASE": "https://api.weixin.qq.com",
+    "WECHAT_SUBSCRIBE_TEMPLATE_ID": "Hb7kT0yPZ2Gx9cQe1mA4rLdNw3sVfU8oJ6iK5nBtYpE",
     "DATABASE_URL": "postgresql://app@db.internal/zsb",
     "REDIS_URL": "redis://cache.internal:6379/0",
     "SANDBOX_ENABLED": False,
@@ -23,7 +24,8 @@ SAFE = {
 
 def production_env(monkeypatch, **changes):
     for name in ("SECRET_KEY", "JWT_SECRET_KEY", "PSEUDONYM_KEY", "DATA_ENCRYPTION_KEYS", "WECHAT_APPID",
-                 "WECHAT_SECRET", "WECHAT_API_BASE", "DATABASE_URL", "REDIS_URL", "SANDBOX_ENABLED"):
+                 "WECHAT_SECRET", "WECHAT_API_BASE", "WECHAT_SUBSCRIBE_TEMPLATE_ID", "DATABASE_URL", "REDIS_URL",
+                 "SANDBOX_ENABLED"):
         monkeypatch.delenv(name, raising=False)
     settings = {**SAFE, **changes}
     for name, value in settings.items():
@@ -49,6 +51,7 @@ def test_production_starts_with_safe_settings(monkeypatch):
         ({"WECHAT_SECRET": None}, "WECHAT_SECRET"),
         ({"WECHAT_APPID": None}, "WECHAT_APPID"),
         ({"WECHAT_API_BASE": None}, "WECHAT_API_BASE"),
+        ({"WECHAT_SUBSCRIBE_TEMPLATE_ID": None}, "WECHAT_SUBSCRIBE_TEMPLATE_ID"),
         ({"DATABASE_URL": None}, "DATABASE_URL"),
         ({"REDIS_URL": None}, "REDIS_URL"),
         ({"SANDBOX_ENABLED": True}, "SANDBOX_ENABLED"),

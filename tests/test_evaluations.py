@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from application_flow import review_url, submitted_application, url
 from cryptography.fernet import Fernet
-from face_flow import LI_NA, ZHANG_WEI
+from face_flow import LI_NA
 
 from app.extensions import db
 from app.models.application import Evaluation, Rectification
@@ -18,16 +18,6 @@ from app.pii import PiiVault
 from app.workdays import work_calendar
 
 RECTIFICATIONS = "/api/v1/review/rectifications"
-
-
-@pytest.fixture
-def zhang(citizen_as):
-    return citizen_as(*ZHANG_WEI)
-
-
-@pytest.fixture
-def reviewer(staff_headers):
-    return staff_headers("reviewer-gjj")
 
 
 @pytest.fixture

@@ -20,21 +20,11 @@ from application_flow import (
     url,
     verify_face,
 )
-from face_flow import LI_NA, ZHANG_WEI
+from face_flow import LI_NA
 
 from app.extensions import db
 from app.models.application import Application, ApplicationEvent
 from app.models.notification import Notification
-
-
-@pytest.fixture
-def zhang(citizen_as):
-    return citizen_as(*ZHANG_WEI)
-
-
-@pytest.fixture
-def reviewer(staff_headers):
-    return staff_headers("reviewer-gjj")
 
 
 def events(client, headers, application_id: str) -> list[str]:
@@ -204,6 +194,22 @@ def test_an_upload_of_the_wrong_type_or_size_is_refused(client, make_app, zhang)
                         data={"file": (io.BytesIO(PNG), "m.png")}, content_type="multipart/form-data")
     assert wrong.status_code == 422 and wrong.json["error"] == "evidence_not_offered"
     assert client.get(url(created["id"]), headers=zhang).json["timeline"][-1]["kind"] == "created"
+
+
+def test_an_upload_over_the_size_limit_is_413_and_changes_nothing(make_app):
+    import io
+
+    small = make_app(UPLOAD_MAX_BYTES=1000)
+    client = small.test_client()
+    login = client.post("/api/v1/auth/wechat/login", json={"code": "dev-size-test"})
+    headers = {"Authorization": f"Bearer {login.json['access_token']}"}
+    created = create(client, headers, UPLOAD_MATTER)
+    big = PDF + b"0" * 2000
+    response = client.post(url(created["id"], "materials/SALE_CONTRACT"), headers=headers,
+                           data={"file": (io.BytesIO(big), "contract.pdf")}, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert response.json["error"] == "payload_too_large"
+    assert client.get(url(created["id"]), headers=headers).json["materials"][2]["status"] == "needs_upload"
 
 
 # ---------------------------------------------------------------------------------------------- the form

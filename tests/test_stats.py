@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import schemathesis
 from application_flow import ZERO_MATERIAL_FACE_MATTER, create, review_url, submitted_application, url
-from face_flow import ZHANG_WEI
 
 from app.extensions import db
 from app.models.application import Application, Rectification
@@ -16,16 +15,6 @@ STATS = "/api/v1/stats"
 # Monday 3 March 2025 to Monday 10 March 2025, 10:00 Beijing time: five working days (no holiday between).
 MONDAY = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
 NEXT_MONDAY = datetime(2025, 3, 10, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def zhang(citizen_as):
-    return citizen_as(*ZHANG_WEI)
-
-
-@pytest.fixture
-def reviewer(staff_headers):
-    return staff_headers("reviewer-gjj")
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def department_application(application_id: str):
 
 
 def decided(application):
-    return applications.detail_view(application, viewer="reviewer")
+    return applications.detail_view(application)
 
 
 @blp.route("/applications")

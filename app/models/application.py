@@ -28,6 +28,19 @@ APPLICATION_STATUSES = (
     "delivered",
     "withdrawn",
 )
+# What the citizen reads for each status: on the timeline, in lists and in WeChat messages (whose `phrase`
+# type allows at most 5 Chinese characters).
+STATUS_LABELS: dict[str, str] = {
+    "draft": "草稿",
+    "submitted": "已提交",
+    "accepted": "已受理",
+    "supplement_requested": "待补正",
+    "resubmitted": "已补正",
+    "approved": "已办结",
+    "rejected": "未通过",
+    "delivered": "已送达",
+    "withdrawn": "已撤回",
+}
 # The meaning of a receipt's fields; bump when what a receipt records changes, so old receipts stay readable.
 RECEIPT_VERSION = 1
 

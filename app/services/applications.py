@@ -1,4 +1,4 @@
-"""Applications, from the draft to the prefill: consent receipts, shared-data prefill, material statuses.
+"""Applications, from the draft to the prefill: drafts, consent receipts, shared-data prefill.
 
 The lifecycle starts here (BRIEF §4): a citizen creates a draft for a matter; the draft says which shared
 data elements its materials need and for what purpose; the citizen consents to exactly that; the prefill then
@@ -17,15 +17,15 @@ naming the connector and bureau (`PrefillBlocked`) instead of returning empty fi
 failed, timed out or no connector provides the element (try again later), 422 when the bureau's registry has
 no such record (trying again will not help).
 
-Material statuses after a prefill (`material_status`), best first:
-- `satisfied`: every element of one of its `shared_data` options came back `ok`;
-- `available`: it offers face verification, an e-licence or a written promise (告知承诺). These are not
-  checked yet — face verification and e-licences arrive with later issues — so they count as satisfiable
-  without documents, as the catalogue's 零材料 flag does;
-- `needs_upload`: only an upload is left; `in_person`: only a visit is left;
-- `unavailable`: its only options are shared data, which did not come back (e.g. the bureau holds no record);
-- `awaiting_prefill`: before the first prefill, for materials shared data may satisfy.
-`zero_material` is true when every required material is `satisfied` or `available`.
+Material statuses (`app/services/materials.py`): each material is met by shared data, an e-licence, face
+verification, an upload, a signed promise or a deferral, or says what is left (`available`, `needs_upload`,
+`in_person`, `unavailable`, `awaiting_prefill`); `zero_material` is true when no required material needs a
+document from this citizen. The elements fetched are those of the `shared_data` options and of the
+`e_licence` options (the licence's data comes from the issuing bureau), minus the name and ID number a bound
+real name already holds.
+
+Everything after the prefill (form, materials, submission, review) is in `submission.py`, `review.py` and
+`lifecycle.py`.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def draft_view(application: Application) -> dict:
     }
 
 
-def detail_view(application: Application, *, viewer: str = "applicant") -> dict:
+def detail_view(application: Application) -> dict:
     """The application with its timeline, consent, last prefill, deadlines and decision.
 
     Values (prefill, form, submission) are decrypted for the applicant and the reviewing department only;

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from app.errors import Conflict, NotFound
 from app.extensions import db
-from app.models.application import Application, ApplicationEvent
+from app.models.application import STATUS_LABELS, Application, ApplicationEvent
 from app.models.base import utcnow
 from app.models.citizen import Citizen
 from app.models.staff import StaffUser
@@ -36,18 +36,6 @@ from app.workdays import work_calendar
 
 ID_CHARS = frozenset("0123456789abcdef")
 
-# Chinese labels of the statuses, as citizens see them on the timeline and in notifications.
-STATUS_LABELS = {
-    "draft": "草稿",
-    "submitted": "已提交",
-    "accepted": "已受理",
-    "supplement_requested": "待补正",
-    "resubmitted": "已补正",
-    "approved": "已办结",
-    "rejected": "未通过",
-    "delivered": "已送达",
-    "withdrawn": "已撤回",
-}
 # action → (states it may start from, the state it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "submit": (frozenset({"draft"}), "submitted"),
@@ -132,7 +120,7 @@ def transition(application: Application, action: str, actor: Actor, *, detail: d
     """
     allowed, target = TRANSITIONS[action]
     if application.status not in allowed:
-        raise _invalid(application.status, action)
+        raise invalid_transition(application.status, action)
     now = utcnow()
     result = db.session.execute(
         sa.update(Application)
@@ -145,7 +133,7 @@ def transition(application: Application, action: str, actor: Actor, *, detail: d
         # Someone else moved it first: report the state it is in now.
         db.session.rollback()
         current = db.session.scalar(sa.select(Application.status).where(Application.id == application.id))
-        raise _invalid(current or application.status, action)
+        raise invalid_transition(current or application.status, action)
     db.session.expire(application)
     add_event(application, target, actor, detail or {}, at=now)
     notify(application, target, remark=remark)
@@ -153,7 +141,8 @@ def transition(application: Application, action: str, actor: Actor, *, detail: d
         db.session.commit()
 
 
-def _invalid(status: str, action: str) -> InvalidTransition:
+def invalid_transition(status: str, action: str) -> InvalidTransition:
+    """The 409 for `action` on an application in `status`, naming both (in Chinese for the citizen)."""
     label = STATUS_LABELS.get(status, status)
     return InvalidTransition(f"申请当前为“{label}”状态,不能{ACTION_LABELS.get(action, action)}",
                              errors={"status": {"current": [status], "action": [action]}})

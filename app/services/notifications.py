@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from app.extensions import db
+from app.models.application import STATUS_LABELS
 from app.models.base import new_id, utcnow
 from app.models.citizen import Citizen
 from app.models.notification import KINDS, Notification
@@ -53,18 +54,6 @@ from app.services.wechat import SubscribeMessageRefused, SubscribeMessageRejecte
 
 log = logging.getLogger(__name__)
 
-# What the citizen reads for each application status (WeChat's phrase type: at most 5 Chinese characters).
-STATUS_LABELS: dict[str, str] = {
-    "draft": "草稿",
-    "submitted": "已提交",
-    "accepted": "已受理",
-    "supplement_requested": "待补正",
-    "resubmitted": "已补正",
-    "approved": "已办结",
-    "rejected": "未通过",
-    "delivered": "已送达",
-    "withdrawn": "已撤回",
-}
 UNKNOWN_STATUS_LABEL = "已更新"
 # The remark when the caller gives none: what the citizen may do next.
 DEFAULT_REMARKS: dict[str, str] = {

@@ -295,7 +295,7 @@ def submit(application: Application, actor: Actor, *, idempotency_key: str | Non
         if replay is not None:
             return replay
     if application.status != "draft":
-        raise lifecycle._invalid(application.status, "submit")
+        raise lifecycle.invalid_transition(application.status, "submit")
     columns, event = prepare_submission(application, actor)
     try:
         lifecycle.transition(application, "submit", actor, detail=event, values=columns, commit=False)
@@ -348,7 +348,7 @@ def commit_once(actor: Actor, idempotency_key: str | None, scope: str, answer: d
 def resubmit(application: Application, actor: Actor) -> dict:
     """Answer a supplement request (补正): the same checks as a submission, then back to the reviewer."""
     if application.status != "supplement_requested":
-        raise lifecycle._invalid(application.status, "resubmit")
+        raise lifecycle.invalid_transition(application.status, "resubmit")
     matter = catalogue.get_matter(application.matter_code)
     detail = _checked_for_submission(application, matter, citizen_of(application), actor)
     snapshot, values = _snapshot(application, detail["materials"])

@@ -134,6 +134,10 @@ class WorkCalendar:
             return moment.astimezone(self.tz).date()
         return moment
 
+    def today(self) -> date:
+        """Today's date in Beijing time: what "overdue" and "due in N working days" count from."""
+        return self.local_date(datetime.now(UTC))
+
     def is_working_day(self, day: date | datetime) -> bool:
         """Whether the (local) date of `day` is a working day."""
         day = self.local_date(day)

@@ -29,7 +29,7 @@ from app.schemas.applications import (
     UploadFormSchema,
     WithdrawBodySchema,
 )
-from app.services import agents, applications, catalogue, submission
+from app.services import applications, submission
 from app.services.lifecycle import Actor
 
 blp = Blueprint("applications", __name__, url_prefix="/api/v1",
@@ -93,17 +93,8 @@ class Applications(MethodView):
         An agent (帮办代办) names the citizen in `on_behalf_of`; the citizen must have authorised the agent
         for this matter (POST /api/v1/me/agent-authorisations) and the authorisation must be current.
         """
-        actor = applicant()
-        if actor.kind == "agent":
-            if not body.get("on_behalf_of"):
-                raise ValidationFailed.field("on_behalf_of", "代办时须填写委托人的编号")
-            catalogue.get_matter(body["matter_code"])
-            citizen = agents.principal_for(actor.id, body["on_behalf_of"], body["matter_code"])
-        else:
-            if body.get("on_behalf_of"):
-                raise ValidationFailed.field("on_behalf_of", "本人办理时不需要填写此字段")
-            citizen = current_citizen()
-        return applications.draft_view(applications.create_draft(citizen, body["matter_code"], actor))
+        application = applications.apply(applicant(), body["matter_code"], body.get("on_behalf_of"))
+        return applications.draft_view(application)
 
 
 @blp.route("/applications/<application_id>")

@@ -8,10 +8,18 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, String, TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column
 
+ID_CHARS = frozenset("0123456789abcdef")
+
 
 def new_id() -> str:
     """An opaque, unguessable id (API.md: ids are opaque strings)."""
     return uuid.uuid4().hex
+
+
+def is_issued_id(value: str) -> bool:
+    """Whether `value` has the shape of an id `new_id` issues: anything else cannot be a row, so callers answer
+    404 without asking the database."""
+    return len(value) == 32 and set(value) <= ID_CHARS
 
 
 def utcnow() -> datetime:

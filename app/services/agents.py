@@ -16,12 +16,11 @@ from flask import current_app
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models.application import AgentAuthorisation
-from app.models.base import utcnow
+from app.models.base import is_issued_id, utcnow
 from app.models.citizen import Citizen
 from app.models.staff import StaffUser
 from app.services import catalogue
-
-ID_CHARS = frozenset("0123456789abcdef")
+from app.services.paging import page_of
 
 
 class AgentNotAuthorised(Forbidden):
@@ -45,7 +44,7 @@ def authorised(agent_id: str, citizen_id: str, matter_code: str, *, at: datetime
 
 def principal_for(agent_id: str, citizen_id: str, matter_code: str) -> Citizen:
     """The citizen an agent applies for, after checking the authorisation (403 `agent_not_authorised`)."""
-    citizen = db.session.get(Citizen, citizen_id) if _is_id(citizen_id) else None
+    citizen = db.session.get(Citizen, citizen_id) if is_issued_id(citizen_id) else None
     if citizen is None or not authorised(agent_id, citizen.id, matter_code):
         raise AgentNotAuthorised()
     return citizen
@@ -104,26 +103,21 @@ def list_for_agent(agent: StaffUser, *, page: int = 1, per_page: int = 20) -> di
 
 
 def _page(condition, page: int, per_page: int, *, with_citizen: bool) -> dict:
-    total = db.session.scalar(sa.select(sa.func.count(AgentAuthorisation.id)).where(condition))
-    rows = db.session.scalars(
+    rows, total = page_of(
         sa.select(AgentAuthorisation).where(condition)
-        .order_by(AgentAuthorisation.created_at.desc(), AgentAuthorisation.id)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).all()
+        .order_by(AgentAuthorisation.created_at.desc(), AgentAuthorisation.id),
+        page=page, per_page=per_page,
+    )
     return {"items": [view(row, with_citizen=with_citizen) for row in rows], "page": page, "per_page": per_page,
             "total": total}
 
 
 def revoke(citizen: Citizen, authorisation_id: str) -> dict:
     """Revoke one of the citizen's authorisations (idempotent); the agent is stopped at once."""
-    authorisation = db.session.get(AgentAuthorisation, authorisation_id) if _is_id(authorisation_id) else None
+    authorisation = db.session.get(AgentAuthorisation, authorisation_id) if is_issued_id(authorisation_id) else None
     if authorisation is None or authorisation.citizen_id != citizen.id:
         raise NotFound("授权不存在")
     if authorisation.revoked_at is None:
         authorisation.revoked_at = utcnow()
         db.session.commit()
     return view(authorisation)
-
-
-def _is_id(value: str) -> bool:
-    return len(value) == 32 and set(value) <= ID_CHARS

@@ -34,24 +34,23 @@ import json
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models.application import Application, ApplicationEvent, ConsentReceipt
-from app.models.base import utcnow
+from app.models.base import is_issued_id, utcnow
 from app.models.citizen import Citizen
-from app.models.matter import Material, Matter
+from app.models.matter import Matter
 from app.pii import vault
-from app.services import catalogue, data_access, lifecycle, materials, submission
+from app.services import agents, catalogue, data_access, lifecycle, materials, submission
 from app.services.lifecycle import Actor
+from app.services.paging import page_of
 from app.services.runtime import runtime
 from shared_data.client import CallContext
 from shared_data.prefill import FieldResult
 
-APPLICATION_ID_CHARS = frozenset("0123456789abcdef")
 SATISFIABLE_WITHOUT_DOCUMENTS = ("face", "e_licence", "promise")
 BUREAU_FAULTS = ("failed", "timeout", "skipped")
 FIELD_STATUS_LABELS = {"failed": "查询失败", "timeout": "查询超时", "skipped": "暂无可用的数据提供方",
@@ -78,11 +77,6 @@ class PrefillBlocked(AppError):
     """A critical element could not be fetched: the prefill stops with the connector named."""
 
     status_code, error, message = 503, "prefill_blocked", "关键数据暂时无法获取,请稍后再试"
-
-
-def acting_user(citizen: Citizen) -> str:
-    """The pseudonymous id of the citizen acting (agents, a later issue, act as `staff:<id>`)."""
-    return f"citizen:{citizen.id}"
 
 
 # ------------------------------------------------------------------------------------------ what a matter needs
@@ -129,6 +123,21 @@ def consent_required(matter: Matter) -> dict:
 # ----------------------------------------------------------------------------------------------- drafts
 
 
+def apply(actor: Actor, matter_code: str, on_behalf_of: str | None) -> Application:
+    """A draft for the calling citizen, or for the citizen `on_behalf_of` who authorised the calling agent for
+    this matter (403 `agent_not_authorised` otherwise); 404 for an unknown matter."""
+    if actor.kind == "agent":
+        if not on_behalf_of:
+            raise ValidationFailed.field("on_behalf_of", "代办时须填写委托人的编号")
+        catalogue.get_matter(matter_code)
+        citizen = agents.principal_for(actor.id, on_behalf_of, matter_code)
+    else:
+        if on_behalf_of:
+            raise ValidationFailed.field("on_behalf_of", "本人办理时不需要填写此字段")
+        citizen = db.session.get(Citizen, actor.id)
+    return create_draft(citizen, matter_code, actor)
+
+
 def create_draft(citizen: Citizen, matter_code: str, actor: Actor | None = None) -> Application:
     """A draft application of the citizen for the matter, by the citizen or an authorised agent; 404 for an
     unknown matter."""
@@ -165,12 +174,10 @@ def list_applications(citizen: Citizen, *, page: int = 1, per_page: int = 20, st
     condition = Application.citizen_id == citizen.id
     if status:
         condition = condition & (Application.status == status)
-    total = db.session.scalar(sa.select(sa.func.count(Application.id)).where(condition))
-    rows = db.session.scalars(
-        sa.select(Application).where(condition)
-        .order_by(Application.created_at.desc(), Application.id)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).all()
+    rows, total = page_of(
+        sa.select(Application).where(condition).order_by(Application.created_at.desc(), Application.id),
+        page=page, per_page=per_page,
+    )
     names = _matter_names({row.matter_code for row in rows})
     items = [{**_summary(row), "matter_name": names.get(row.matter_code, row.matter_code)} for row in rows]
     return {"items": items, "page": page, "per_page": per_page, "total": total}
@@ -317,7 +324,7 @@ def record_consent(application: Application, citizen: Citizen, required: Mapping
         matter_code=application.matter_code,
         elements=sorted(required["elements"]),
         purpose=required["purpose"],
-        acting_user=acting_user(citizen),
+        acting_user=Actor.of(citizen).ref,
         granted_at=now,
     )
     db.session.add(receipt)
@@ -330,26 +337,24 @@ def record_consent(application: Application, citizen: Citizen, required: Mapping
 def list_consents(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> dict:
     """A page of the citizen's consent receipts, newest first (withdrawn and superseded ones included)."""
     condition = ConsentReceipt.citizen_id == citizen.id
-    total = db.session.scalar(sa.select(sa.func.count(ConsentReceipt.id)).where(condition))
-    items = db.session.scalars(
-        sa.select(ConsentReceipt).where(condition)
-        .order_by(ConsentReceipt.granted_at.desc(), ConsentReceipt.id)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).all()
+    items, total = page_of(
+        sa.select(ConsentReceipt).where(condition).order_by(ConsentReceipt.granted_at.desc(), ConsentReceipt.id),
+        page=page, per_page=per_page,
+    )
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
 def withdraw_consent(receipt_id: str, citizen: Citizen) -> ConsentReceipt:
     """Withdraw one of the citizen's receipts (idempotent); no further prefill rests on it."""
     receipt = None
-    if len(receipt_id) == 32 and set(receipt_id) <= APPLICATION_ID_CHARS:
+    if is_issued_id(receipt_id):
         receipt = db.session.get(ConsentReceipt, receipt_id)
     if receipt is None or receipt.citizen_id != citizen.id:
         raise NotFound("授权记录不存在")
     if receipt.withdrawn_at is None:
         receipt.withdrawn_at = utcnow()
         db.session.add(ApplicationEvent(application_id=receipt.application_id, kind="consent_withdrawn",
-                                        actor=acting_user(citizen), detail={"receipt_id": receipt.id}))
+                                        actor=Actor.of(citizen).ref, detail={"receipt_id": receipt.id}))
         db.session.commit()
     return receipt
 
@@ -421,14 +426,14 @@ def prefill_many(drafts: Sequence[Application], citizen: Citizen, *, request_id:
                 _raise_if_blocked(application, actor, matter, {name: fetched[name] for name in needed})
         for application, matter, needed, _ in plans:
             fields = {name: fetched[name] for name in needed}
-            materials = submission.materials_after_prefill(application, matter, citizen, fields)
+            statuses = submission.current_materials(application, matter, citizen, fields)
             # The answer is built before the commit: the commit expires what the session loaded, and reading the
             # application or matter afterwards would load them again (three more queries).
             answers.append({
                 "application_id": application.id,
                 "fields": fields,
-                "materials": materials,
-                "zero_material": zero_material(matter, materials),
+                "materials": statuses,
+                "zero_material": materials.zero_material(matter, statuses),
                 "prefilled_at": _store(application, actor, fields),
             })
         db.session.commit()
@@ -500,16 +505,3 @@ def _stored_fields(application: Application) -> dict[str, dict] | None:
     encrypted = application.prefill_values_encrypted
     values = json.loads(vault().decrypt(encrypted)) if encrypted else {}
     return {name: {**meta, "value": values.get(name)} for name, meta in application.prefill.items()}
-
-
-# -------------------------------------------------------------------------------------------- materials
-
-
-def material_status(material: Material, fields: Mapping[str, Mapping[str, Any]] | None) -> dict:
-    """How the material stands from the prefill alone (app/services/materials.py has the whole rule)."""
-    return materials.material_status(material, fields)
-
-
-def zero_material(matter: Matter, statuses: Sequence[Mapping]) -> bool:
-    """No required material needs a document from this citizen."""
-    return materials.zero_material(matter, statuses)

@@ -27,13 +27,12 @@ import sqlalchemy as sa
 from app.errors import AppError, NotFound
 from app.extensions import db
 from app.models.application import Application, BundleApplication
+from app.models.base import is_issued_id
 from app.models.bundle import Bundle
 from app.models.citizen import Citizen
 from app.services import applications, catalogue, lifecycle, submission
 from app.services.lifecycle import Actor
-
-ID_CHARS = frozenset("0123456789abcdef")
-
+from app.services.paging import page_of
 
 # ------------------------------------------------------------------------------------------------ access
 
@@ -48,7 +47,7 @@ def _bundle(code: str) -> Bundle:
 def applicant_bundle(bundle_application_id: str, actor: Actor) -> BundleApplication:
     """The bundle application if the actor is its citizen (agents act on the children); otherwise a 404."""
     row = None
-    if len(bundle_application_id) == 32 and set(bundle_application_id) <= ID_CHARS:
+    if is_issued_id(bundle_application_id):
         row = db.session.get(BundleApplication, bundle_application_id)
     if row is None or actor.kind != "citizen" or row.citizen_id != actor.id:
         raise NotFound("一件事申请不存在")
@@ -132,12 +131,11 @@ def view(row: BundleApplication) -> dict:
 
 def list_for(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> dict:
     condition = BundleApplication.citizen_id == citizen.id
-    total = db.session.scalar(sa.select(sa.func.count(BundleApplication.id)).where(condition))
-    rows = db.session.scalars(
+    rows, total = page_of(
         sa.select(BundleApplication).where(condition)
-        .order_by(BundleApplication.created_at.desc(), BundleApplication.id)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).all()
+        .order_by(BundleApplication.created_at.desc(), BundleApplication.id),
+        page=page, per_page=per_page,
+    )
     return {"items": [view(row) for row in rows], "page": page, "per_page": per_page, "total": total}
 
 

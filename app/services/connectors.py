@@ -41,6 +41,7 @@ from app.models.matter import Department
 from app.models.staff import StaffUser
 from app.pii import vault
 from app.services import catalogue
+from app.services.paging import page_of
 from app.services.runtime import runtime, spec_of
 from shared_data.client import HealthResult
 from shared_data.connectors import ConnectorSpec
@@ -114,14 +115,10 @@ def list_connectors(staff: StaffUser, *, page: int = 1, per_page: int = 20, stat
         conditions.append(Connector.bureau_code == (staff.bureau_code or ""))
     if status:
         conditions.append(Connector.status == status)
-    total = db.session.scalar(sa.select(sa.func.count(Connector.id)).where(*conditions))
-    items = db.session.scalars(
-        sa.select(Connector)
-        .where(*conditions)
-        .order_by(Connector.created_at.desc(), Connector.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+    items, total = page_of(
+        sa.select(Connector).where(*conditions).order_by(Connector.created_at.desc(), Connector.id),
+        page=page, per_page=per_page,
+    )
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 

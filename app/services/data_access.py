@@ -22,6 +22,7 @@ from app.models.application import Application
 from app.models.citizen import Citizen
 from app.models.matter import Matter
 from app.pii import vault
+from app.services.paging import page_of
 from app.services.runtime import runtime
 from shared_data.client import CallContext
 from shared_data.elements import ELEMENTS
@@ -92,16 +93,14 @@ def my_data_access(citizen: Citizen, *, page: int = 1, per_page: int = 20,
         conditions.append(DataAccessRecord.application_id == application_id)
     if citizen.id_number_hash is None:
         return {"items": [], "page": page, "per_page": per_page, "total": 0}
-    total = db.session.scalar(sa.select(sa.func.count(DataAccessRecord.id)).where(*conditions))
-    rows = db.session.execute(
+    rows, total = page_of(
         sa.select(DataAccessRecord, Application.matter_code, Matter.name)
         .outerjoin(Application, Application.id == DataAccessRecord.application_id)
         .outerjoin(Matter, Matter.code == Application.matter_code)
         .where(*conditions)
-        .order_by(DataAccessRecord.seq.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+        .order_by(DataAccessRecord.seq.desc()),
+        page=page, per_page=per_page, scalars=False,
+    )
     items = [_citizen_item(record, matter_code, matter_name) for record, matter_code, matter_name in rows]
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 

@@ -22,11 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models.application import Application, Evaluation, Rectification
-from app.models.base import utcnow
+from app.models.base import is_issued_id, utcnow
 from app.models.matter import Matter
 from app.pii import vault
 from app.services import lifecycle
 from app.services.lifecycle import Actor
+from app.services.paging import page_of
 from app.workdays import work_calendar
 
 GRADES = range(1, 6)
@@ -131,19 +132,18 @@ def list_rectifications(reviewer: Actor, *, status: str | None = None, overdue: 
     if status:
         condition = condition & (Rectification.status == status)
     if overdue is not None:
-        late = overdue_condition(today())
+        late = overdue_condition(work_calendar().today())
         condition = condition & (late if overdue else sa.not_(late))
-    total = db.session.scalar(sa.select(sa.func.count(Rectification.id)).where(condition))
-    rows = db.session.execute(
+    rows, total = page_of(
         sa.select(Rectification, Evaluation, Application.matter_code, Matter.name)
         .join(Evaluation, Evaluation.id == Rectification.evaluation_id)
         .join(Application, Application.id == Rectification.application_id)
         .outerjoin(Matter, Matter.code == Application.matter_code)
         .where(condition)
-        .order_by(Rectification.due_on, Rectification.created_at, Rectification.id)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    as_of = today()
+        .order_by(Rectification.due_on, Rectification.created_at, Rectification.id),
+        page=page, per_page=per_page, scalars=False,
+    )
+    as_of = work_calendar().today()
     items = [rectification_view(rect, evaluation, matter_code, name, as_of=as_of)
              for rect, evaluation, matter_code, name in rows]
     return {"items": items, "page": page, "per_page": per_page, "total": total}
@@ -175,7 +175,7 @@ def rectification_view(rect: Rectification, evaluation: Evaluation, matter_code:
         "status": rect.status,
         "status_label": RECTIFICATION_LABELS[rect.status],
         "due_on": rect.due_on,
-        "overdue": rect.status == "open" and (as_of or today()) > rect.due_on,
+        "overdue": rect.status == "open" and (as_of or work_calendar().today()) > rect.due_on,
         "resolution": rect.resolution,
         "resolved_by": rect.resolved_by,
         "resolved_at": rect.resolved_at,
@@ -214,7 +214,7 @@ def _close(rectification_id: str, reviewer: Actor, target: str, text: str, what:
 def _department_rectification(rectification_id: str, reviewer: Actor) -> Rectification:
     """One of the reviewer's department's rectifications; anyone else's (or none) is a 404."""
     rect = None
-    if len(rectification_id) == 32 and set(rectification_id) <= lifecycle.ID_CHARS:
+    if is_issued_id(rectification_id):
         rect = db.session.get(Rectification, rectification_id)
     if rect is None or reviewer.department_code is None or rect.department_code != reviewer.department_code:
         raise NotFound("整改不存在")
@@ -230,8 +230,3 @@ def _not_open(status: str) -> lifecycle.InvalidTransition:
 def overdue_condition(as_of: date):
     """SQL: the rectification is open and past its due date (it lasts until the end of `due_on`)."""
     return sa.and_(Rectification.status == "open", Rectification.due_on < as_of)
-
-
-def today() -> date:
-    """Today in Beijing time, the day deadlines are counted in."""
-    return work_calendar().local_date(utcnow())

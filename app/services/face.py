@@ -48,7 +48,7 @@ from app.audit import chain
 from app.config import ConfigError
 from app.errors import AppError, Conflict, NotFound, RateLimited, UpstreamUnavailable, ValidationFailed
 from app.extensions import db
-from app.models.base import new_id, utcnow
+from app.models.base import is_issued_id, new_id, utcnow
 from app.models.citizen import Citizen
 from app.models.face import PURPOSES, BiometricConsent, FaceSession, FaceVerificationRecord
 from app.models.matter import Matter
@@ -78,7 +78,6 @@ NOT_COUNTED = frozenset({Outcome.PROVIDER_ERROR.value})
 REFERENCE_PHOTO_ELEMENT = "person.photo"
 REFERENCE_PHOTO_PURPOSE = "刷脸核验:调取人口库证件照片作为比对底图(仅用于本次比对,不留存)"
 REFERENCE_PHOTO_CONTEXT = "face-verification"
-SESSION_ID_CHARS = frozenset("0123456789abcdef")
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -483,7 +482,7 @@ def _log_provider_fault(exc: Exception, step: str) -> None:
 def _own_session(session_id: str, citizen: Citizen, *, request_id: str) -> FaceSession:
     """The caller's session; another citizen's is a 404 like a missing one (and is logged)."""
     session = None
-    if len(session_id) == 32 and set(session_id) <= SESSION_ID_CHARS:
+    if is_issued_id(session_id):
         session = db.session.get(FaceSession, session_id)
     if session is None:
         raise NotFound("人脸核验不存在")

@@ -28,13 +28,11 @@ import sqlalchemy as sa
 from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.models.application import STATUS_LABELS, Application, ApplicationEvent
-from app.models.base import utcnow
+from app.models.base import is_issued_id, utcnow
 from app.models.citizen import Citizen
 from app.models.staff import StaffUser
 from app.services import notifications
 from app.workdays import work_calendar
-
-ID_CHARS = frozenset("0123456789abcdef")
 
 # action → (states it may start from, the state it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -95,7 +93,7 @@ def actor_kind(ref: str) -> str:
 
 def find(application_id: str) -> Application | None:
     """The application with this id, or None for an unknown or malformed id."""
-    if len(application_id) == 32 and set(application_id) <= ID_CHARS:
+    if is_issued_id(application_id):
         return db.session.get(Application, application_id)
     return None
 
@@ -212,7 +210,7 @@ def is_overdue(application: Application, *, today: date | None = None) -> bool:
     """Past its promised deadline and not yet decided."""
     if application.promised_due_on is None or application.status in DECIDED:
         return False
-    return (today or work_calendar().local_date(utcnow())) > application.promised_due_on
+    return (today or work_calendar().today()) > application.promised_due_on
 
 
 def status_counts(rows: Iterable[tuple[str, int]]) -> dict[str, int]:

@@ -23,6 +23,7 @@ from app.models.matter import Matter
 from app.pii import vault
 from app.services import catalogue, lifecycle, submission
 from app.services.lifecycle import Actor
+from app.services.paging import page_of
 from app.workdays import work_calendar
 
 DEFAULT_CARRIER = "EMS"
@@ -38,18 +39,17 @@ def inbox(reviewer: Actor, *, status: str | None = None, overdue: bool | None = 
     if matter_code:
         condition = condition & (Application.matter_code == matter_code)
     if overdue is not None:
-        today = work_calendar().local_date(utcnow())
+        today = work_calendar().today()
         late = sa.and_(Application.promised_due_on < today, Application.status.not_in(lifecycle.DECIDED))
         condition = condition & (late if overdue else sa.not_(late))
-    total = db.session.scalar(sa.select(sa.func.count(Application.id)).where(condition))
-    rows = db.session.execute(
+    rows, total = page_of(
         sa.select(Application, Matter.name, Citizen.id_number_masked)
         .join(Matter, Matter.code == Application.matter_code)
         .join(Citizen, Citizen.id == Application.citizen_id)
         .where(condition)
-        .order_by(Application.submitted_at, Application.id)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).all()
+        .order_by(Application.submitted_at, Application.id),
+        page=page, per_page=per_page, scalars=False,
+    )
     items = [{
         "id": row.id,
         "status": row.status,

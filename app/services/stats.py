@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.models.application import Application, Evaluation, Rectification
-from app.models.base import utcnow
 from app.models.matter import Department, Matter
 from app.services import evaluations, face, lifecycle
 from app.workdays import work_calendar
@@ -92,7 +91,7 @@ def application_stats(*, since: datetime | None = None, until: datetime | None =
     """Per matter and overall: counts per status, zero-material share, processing time, overdue counts."""
     check_period(since, until)
     calendar = work_calendar()
-    as_of = calendar.local_date(utcnow())
+    as_of = calendar.today()
     period = _in_period(Application.created_at, since, until)
     submitted = Application.submitted_at.is_not(None)
     counts = db.session.execute(
@@ -179,7 +178,7 @@ def _face_figures() -> dict:
 def evaluation_stats(*, since: datetime | None = None, until: datetime | None = None) -> dict:
     """Per department and overall: evaluations, average grade, grades, poor share, rectifications by status."""
     check_period(since, until)
-    as_of = evaluations.today()
+    as_of = work_calendar().today()
     grades = db.session.execute(
         sa.select(Evaluation.department_code, Evaluation.grade, sa.func.count(Evaluation.id))
         .where(*_in_period(Evaluation.created_at, since, until))

@@ -35,7 +35,7 @@ from app.models.matter import Material, Matter
 from app.pii import vault
 from app.services import agents, catalogue, face, lifecycle, materials
 from app.services.lifecycle import Actor
-from app.storage import check_upload, upload_storage
+from app.storage import check_app_upload, upload_storage
 from app.workdays import work_calendar
 
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
@@ -174,23 +174,14 @@ def provided_materials(application: Application) -> dict[str, ApplicationMateria
     return {row.material_code: row for row in rows}
 
 
-def current_materials(application: Application, matter: Matter, citizen: Citizen) -> list[dict]:
-    """The live material statuses of an application being prepared."""
+def current_materials(application: Application, matter: Matter, citizen: Citizen,
+                      fields: Mapping[str, Mapping] | None = None) -> list[dict]:
+    """The live material statuses of an application being prepared, from `fields` (a prefill's, just fetched)
+    or the stored prefill."""
     return materials.statuses(
-        matter, _stored_fields_meta(application), provided=provided_materials(application),
+        matter, fields if fields is not None else application.prefill, provided=provided_materials(application),
         face_ok=face.face_verified(citizen), real_name=citizen.real_name_verified,
     )
-
-
-def _stored_fields_meta(application: Application) -> dict | None:
-    return application.prefill
-
-
-def materials_after_prefill(application: Application, matter: Matter, citizen: Citizen,
-                            fields: Mapping[str, Mapping]) -> list[dict]:
-    """The material statuses a prefill answers with, from the fields it just fetched."""
-    return materials.statuses(matter, fields, provided=provided_materials(application),
-                              face_ok=face.face_verified(citizen), real_name=citizen.real_name_verified)
 
 
 def _material(matter: Matter, code: str) -> Material:
@@ -219,8 +210,7 @@ def upload(application: Application, actor: Actor, material_code: str, data: byt
     material = _material(matter, material_code)
     if not material.offers("upload"):
         raise EvidenceNotOffered("该材料由共享数据、电子证照或其他方式提供,不需要上传")
-    config = current_app.config
-    content_type = check_upload(data, allowed=config["UPLOAD_ALLOWED_TYPES"], max_bytes=config["UPLOAD_MAX_BYTES"])
+    content_type = check_app_upload(data)
     stored = upload_storage().put(data)
     row = _provide(application, actor, material, "material_uploaded",
                    {"sha256": stored.sha256, "size": stored.size, "content_type": content_type},
@@ -380,8 +370,7 @@ def _checked_for_submission(application: Application, matter: Matter, citizen: C
             f"“{matter.name}”须本人刷脸核验,请先完成刷脸核验(有效期内提交);不使用人脸识别的可{_non_face(matter)}"
         )
     _raise_if_locked(application, form_values(application))
-    statuses = materials.statuses(matter, application.prefill, provided=provided_materials(application),
-                                  face_ok=face_ok, real_name=citizen.real_name_verified)
+    statuses = current_materials(application, matter, citizen)
     todo = materials.missing(matter, statuses)
     if todo:
         raise MaterialsMissing(f"还有 {len(todo)} 项申请材料未提供", errors={"materials": todo})

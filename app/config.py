@@ -119,6 +119,9 @@ def base_settings(env: Settings) -> dict:
         # The 办理进度 template chosen in the mini-program's console; its keys are thing1 事项名称, phrase2 办理
         # 状态, time3 更新时间, character_string4 申请编号, thing5 备注 (the sandbox stand-in knows this one).
         "WECHAT_SUBSCRIBE_TEMPLATE_ID": env.str("WECHAT_SUBSCRIBE_TEMPLATE_ID", "sandbox-status-template"),
+        # The 账号安全提醒 template: thing1 变更事项, time2 变更时间, thing3 温馨提示. Sent to an account whose
+        # face-bound identity moved to another account (换绑, app/services/identity.py).
+        "WECHAT_ACCOUNT_TEMPLATE_ID": env.str("WECHAT_ACCOUNT_TEMPLATE_ID", "sandbox-account-template"),
         # The mini-program page a message opens; {application_id} is filled in. Must exist in the released
         # mini-program (WeChat answers 41030 otherwise).
         "NOTIFY_APPLICATION_PAGE": env.str("NOTIFY_APPLICATION_PAGE", "pages/applications/detail?id={application_id}"),
@@ -178,6 +181,11 @@ def base_settings(env: Settings) -> dict:
         # window answer 429, so an account cannot probe which name goes with which ID number.
         "REAL_NAME_MAX_MISMATCHES": env.int("REAL_NAME_MAX_MISMATCHES", 5),
         "REAL_NAME_MISMATCH_WINDOW_SECONDS": env.int("REAL_NAME_MISMATCH_WINDOW_SECONDS", 24 * 3600),
+        # Claims (POST /me/real-name) within the window, per account and per ID number, before 429: a claim
+        # proves nothing, so an account gains nothing by many, and an ID number is not claimed by a crowd.
+        "REAL_NAME_CLAIM_WINDOW_SECONDS": env.int("REAL_NAME_CLAIM_WINDOW_SECONDS", 3600),
+        "REAL_NAME_MAX_CLAIMS_PER_ACCOUNT": env.int("REAL_NAME_MAX_CLAIMS_PER_ACCOUNT", 5),
+        "REAL_NAME_MAX_CLAIMS_PER_ID_NUMBER": env.int("REAL_NAME_MAX_CLAIMS_PER_ID_NUMBER", 10),
         # Rows per database round trip of an audit export (the response is streamed batch by batch).
         "AUDIT_EXPORT_BATCH_SIZE": env.int("AUDIT_EXPORT_BATCH_SIZE", 1000),
         # --- face verification (identity/, app/services/face.py) ---
@@ -302,8 +310,9 @@ def validate_production(settings: Mapping) -> None:
     if str(settings.get("WECHAT_APPID", "")).startswith("wx-sandbox"):
         problems.append("WECHAT_APPID is missing or still the sandbox value")
     # WeChat would refuse every status message with the stand-in's template (40037): none would reach anyone.
-    if str(settings.get("WECHAT_SUBSCRIBE_TEMPLATE_ID", "")).startswith("sandbox"):
-        problems.append("WECHAT_SUBSCRIBE_TEMPLATE_ID is missing or still the sandbox value")
+    for template in ("WECHAT_SUBSCRIBE_TEMPLATE_ID", "WECHAT_ACCOUNT_TEMPLATE_ID"):
+        if str(settings.get(template, "")).startswith("sandbox"):
+            problems.append(f"{template} is missing or still the sandbox value")
     if problems:
         raise ConfigError("production configuration refused: " + "; ".join(problems))
 

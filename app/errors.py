@@ -93,6 +93,20 @@ class Forbidden(AppError):
     status_code, error, message = 403, "forbidden", "无权进行此操作"
 
 
+class AssuranceRequired(Forbidden):
+    """A citizen below the assurance level an operation needs (API.md: one code, the message says what to do)."""
+
+    error = "assurance_required"
+    MESSAGES = {
+        "none": "请先填写姓名和身份证号码完成实名登记,再刷脸核验本人身份",
+        "claimed": "请先刷脸核验本人身份(实名认证),核验通过后才能查看或办理涉及个人信息的事项",
+    }
+
+    def __init__(self, current: str, required: str = "face"):
+        super().__init__(self.MESSAGES.get(current, self.MESSAGES["none"]),
+                         errors={"assurance": {"current": current, "required": required}})
+
+
 class NotFound(AppError):
     status_code, error, message = 404, "not_found", "请求的资源不存在"
 

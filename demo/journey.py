@@ -3,7 +3,8 @@
     python -m demo.journey [--base-url http://127.0.0.1:5000] [--openid demo-zhangwei]
 
 Start the sandbox first (`make run` in another terminal). The journey: a WeChat login, the real name of the
-sandbox person 张伟, the guide of the zero-material housing-fund matter GJJ-GG-002, a draft, the data consent,
+sandbox person 张伟 claimed and then proven by face (which binds it to this account: 换绑 from any other), the
+guide of the zero-material housing-fund matter GJJ-GG-002, a draft, the data consent,
 the prefill from the bureaus with its provenance, a face verification, the submission (sent twice with one
 Idempotency-Key, as a flaky phone network would), the reviewer accepting, approving and delivering, the
 citizen's timeline and evaluation (好差评), the citizen's own data-access record, and the auditor's view of
@@ -33,9 +34,9 @@ MATTER_CODE = "GJJ-GG-002"  # 住房公积金个人缴存证明出具: face for 
 # A sandbox person every sandbox bureau answers for (fictitious; API.md "The development sandbox").
 PERSON_NAME = "张伟"
 PERSON_ID_NUMBER = "410105198503120013"
-# One ID number binds one account, so every run logs in as the same WeChat user (the stand-in's `dev-<openid>`
-# codes can be used again): the first run binds the real name, later runs find it bound (binding the same name
-# and number again is idempotent) and start a new application.
+# Every run logs in as the same WeChat user (the stand-in's `dev-<openid>` codes can be used again): the first run
+# proves and binds the real name, later runs find it bound (claiming the same name and number again is
+# idempotent) and start a new application. Another --openid takes the identity over by its own face pass.
 DEFAULT_OPENID = "demo-zhangwei"
 REVIEWER, AUDITOR, STAFF_PASSWORD = "reviewer-gjj", "auditor", "sandbox-pass"
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
@@ -216,19 +217,24 @@ def _journey(api: Api, report: Report, openid: str) -> dict:
                   ("已实名 real name verified", already_bound),
                   ("access token", f"{login['token_type']}, expires in {login['expires_in']} s")])
 
-    report.step("实名认证", f"bind the real name {PERSON_NAME} (checked against the population registry)")
-    me = api.json("POST", "/api/v1/me/real-name", token=citizen_token, expect=(200, 409),
+    report.step("实名登记", f"claim the real name {PERSON_NAME} (checked against the population registry)")
+    me = api.json("POST", "/api/v1/me/real-name", token=citizen_token,
                   json={"name": PERSON_NAME, "id_number": PERSON_ID_NUMBER})
-    if "error" in me:
-        raise DemoError(
-            f"real-name binding answered {me['error']}: {me['message']}. One ID number binds one account, so the demo "
-            f"logs in as one fixed WeChat user (here `{openid}`) and finds its own binding on later runs; in this "
-            "database another account holds 张伟's number: pass that account's --openid (default "
-            f"{DEFAULT_OPENID}), or start the sandbox on a fresh database (INSTANCE_DIR=<empty dir> make run)")
     report.pairs([("姓名 name", f"{me['real_name']} (masked)"), ("身份证号 ID number", f"{me['id_number']} (masked)"),
-                  ("real_name_verified", me["real_name_verified"])])
+                  ("assurance", f"{me['assurance']} (a claim, not proof: no personal data is served yet)")])
     if already_bound:
-        report.line("(bound on an earlier run: binding the same name and number again is idempotent)")
+        report.line("(bound on an earlier run: claiming the same name and number again is idempotent)")
+    else:
+        report.step("刷脸实名", "prove the claim by face (purpose `real_name`, sandbox evidence `pass`)")
+        proof = api.json("POST", "/api/v1/face/sessions", token=citizen_token, expect=(201,),
+                         json={"purpose": "real_name", "biometric_consent": True})
+        bound = api.json("POST", f"/api/v1/face/sessions/{proof['session_id']}/complete", token=citizen_token,
+                         json={"evidence": {"sandbox": "pass"}})
+        if bound.get("assurance") != "face":
+            raise DemoError(f"the real-name face verification answered {bound['decision']} ({bound.get('reason')})")
+        citizen_token = bound["tokens"]["access_token"]
+        report.pairs([("decision", bound["decision"]), ("assurance", bound["assurance"]),
+                      ("tokens", "new ones, carrying assurance face")])
 
     report.step("办事指南", f"the matter's guide (一次告知): {MATTER_CODE}")
     matter = api.json("GET", f"/api/v1/matters/{MATTER_CODE}")

@@ -7,11 +7,13 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from face_flow import bind_person, claim_person
 
 from app.audit.chain import verify_chain
 from app.extensions import db
 from app.models.access_log import DataAccessRecord
 from app.models.application import Application
+from app.models.citizen import Citizen
 from app.services.catalogue import load_seed_file
 
 ZHANG_WEI = ("张伟", "410105198503120013")
@@ -106,8 +108,8 @@ def access_records(app, application_id: str | None = None) -> list[DataAccessRec
 # --------------------------------------------------------------------------------------------------- drafts
 
 
-def test_a_draft_lists_materials_and_the_consent_it_needs(client, citizen_headers):
-    body = draft(client, citizen_headers, "GJJ-GG-001")
+def test_a_draft_lists_materials_and_the_consent_it_needs(client, zhang):
+    body = draft(client, zhang, "GJJ-GG-001")
 
     assert body["status"] == "draft" and body["matter_code"] == "GJJ-GG-001" and len(body["id"]) == 32
     assert body["consent_required"]["elements"] == [
@@ -116,15 +118,17 @@ def test_a_draft_lists_materials_and_the_consent_it_needs(client, citizen_header
     ]
     purpose = body["consent_required"]["purpose"]
     assert "住房公积金提取(离休、退休)" in purpose and "GJJ-GG-001" in purpose
+    # The identity: satisfied by the face pass that proved the real name (its window is open).
     assert {m["code"]: (m["status"], m["via"]) for m in body["materials"]} == {
-        "IDENTITY": ("available", "face"),
+        "IDENTITY": ("satisfied", "face"),
         "RETIREMENT": ("awaiting_prefill", "shared_data"),
         "HF_ACCOUNT": ("awaiting_prefill", "shared_data"),
         "BANK_CARD": ("available", "promise"),
     }
 
 
-def test_drafts_of_unknown_matters_and_bad_bodies(client, citizen_headers, row_counts):
+def test_drafts_of_unknown_matters_and_bad_bodies(client, zhang, row_counts):
+    citizen_headers = zhang
     before = row_counts()
     assert client.post("/api/v1/applications", headers=citizen_headers,
                        json={"matter_code": "NOPE-001"}).status_code == 404
@@ -135,7 +139,8 @@ def test_drafts_of_unknown_matters_and_bad_bodies(client, citizen_headers, row_c
     assert row_counts() == before
 
 
-def test_listing_and_reading_own_applications(client, citizen_headers):
+def test_listing_and_reading_own_applications(client, zhang):
+    citizen_headers = zhang
     first = draft(client, citizen_headers, "GJJ-GG-001")
     second = draft(client, citizen_headers, "RSJ-GG-001")
     listing = client.get("/api/v1/applications", headers=citizen_headers).json
@@ -260,10 +265,11 @@ def test_editing_the_matter_requires_consent_again(client, zhang, admin, bureaus
     assert again.status_code == 200 and again.json["fields"]["social_insurance.card_status"]["value"] == "正常"
 
 
-def test_prefill_needs_a_bound_real_name(client, citizen_headers):
-    created = ready(client, citizen_headers, "RSJ-GG-001")
-    response = prefill(client, citizen_headers, created["id"])
-    assert response.status_code == 403 and response.json["error"] == "real_name_required"
+def test_drafts_need_an_identity_proven_by_face(client, citizen_headers):
+    # Logged in only, then claimed: neither may start an application (tests/test_assurance.py: the attacks).
+    for headers in (citizen_headers, claim_person(client, ("刘洋", "41012220010215047X"))):
+        response = client.post("/api/v1/applications", headers=headers, json={"matter_code": "RSJ-GG-001"})
+        assert response.status_code == 403 and response.json["error"] == "assurance_required"
 
 
 # -------------------------------------------------------------------------------------------------- prefill
@@ -318,13 +324,20 @@ def test_prefill_from_six_bureaus_with_provenance(app, client, zhang, six, burea
         assert verify_chain(DataAccessRecord).ok
 
 
-def test_a_zero_material_matter_for_this_citizen(client, zhang):
+def test_a_zero_material_matter_for_this_citizen(app, client, zhang):
     created = ready(client, zhang, "RSJ-GG-001")
     body = prefill(client, zhang, created["id"]).json
-    # The identity card's e-licence rests on the real name bound against the population registry.
+    # The identity card is satisfied by the face verification that proved the real name (its window is open).
+    assert {m["code"]: (m["status"], m["via"]) for m in body["materials"]} == {
+        "IDENTITY": ("satisfied", "face"), "SI_RECORD": ("satisfied", "shared_data")}
+    assert body["zero_material"] is True
+    # Once the window has closed, the identity card's e-licence rests on the real name proven by face.
+    with app.app_context():
+        db.session.execute(sa.update(Citizen).values(face_verified_until=None))
+        db.session.commit()
+    body = prefill(client, zhang, created["id"]).json
     assert {m["code"]: (m["status"], m["via"]) for m in body["materials"]} == {
         "IDENTITY": ("satisfied", "e_licence"), "SI_RECORD": ("satisfied", "shared_data")}
-    assert body["zero_material"] is True
 
 
 def test_only_the_needed_elements_are_requested_and_kept(app, client, zhang, bureaus):
@@ -457,10 +470,7 @@ def test_a_faulty_bureau_does_not_hold_the_prefill_past_its_deadline(app, client
 def test_the_circuit_breaker_opens_after_repeated_failures(app, make_app, bureaus):
     other = make_app(CONNECTOR_CIRCUIT_FAILURE_THRESHOLD=2, CONNECTOR_CIRCUIT_RESET_SECONDS=60)
     client = other.test_client()
-    login = client.post("/api/v1/auth/wechat/login", json={"code": "dev-breaker"}).json
-    headers = {"Authorization": f"Bearer {login['access_token']}"}
-    assert client.post("/api/v1/me/real-name", headers=headers,
-                       json={"name": "张伟", "id_number": "410105198503120013"}).status_code == 200
+    headers = bind_person(client, ("张伟", "410105198503120013"), openid="breaker")
     created = ready(client, headers, "RSJ-GG-001")
     bureaus.set_mode("social_insurance", "error500")
     for _ in range(2):

@@ -45,7 +45,7 @@ def test_citizen_login_issues_tokens(app, client, row_counts):
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == int(app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
     assert body["access_token"] and body["refresh_token"]
-    assert body["citizen"] == {"id": body["citizen"]["id"], "real_name_verified": False}
+    assert body["citizen"] == {"id": body["citizen"]["id"], "assurance": "none", "real_name_verified": False}
     assert row_counts()["citizens"] == before["citizens"] + 1
     me = client.get("/api/v1/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200 and me.json["id"] == body["citizen"]["id"]

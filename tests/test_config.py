@@ -16,6 +16,7 @@ SAFE = {
     "WECHAT_SECRET": "a-real-secret",
     "WECHAT_API_BASE": "https://api.weixin.qq.com",
     "WECHAT_SUBSCRIBE_TEMPLATE_ID": "Hb7kT0yPZ2Gx9cQe1mA4rLdNw3sVfU8oJ6iK5nBtYpE",
+    "WECHAT_ACCOUNT_TEMPLATE_ID": "q3Wm8ZtR1yUe5xKc0LvBn7sDa2FgHj4PoI9uTrEwQsY",
     "DATABASE_URL": "postgresql://app@db.internal/zsb",
     "REDIS_URL": "redis://cache.internal:6379/0",
     "SANDBOX_ENABLED": False,
@@ -24,7 +25,8 @@ SAFE = {
 
 def production_env(monkeypatch, **changes):
     for name in ("SECRET_KEY", "JWT_SECRET_KEY", "PSEUDONYM_KEY", "DATA_ENCRYPTION_KEYS", "WECHAT_APPID",
-                 "WECHAT_SECRET", "WECHAT_API_BASE", "WECHAT_SUBSCRIBE_TEMPLATE_ID", "DATABASE_URL", "REDIS_URL",
+                 "WECHAT_SECRET", "WECHAT_API_BASE", "WECHAT_SUBSCRIBE_TEMPLATE_ID", "WECHAT_ACCOUNT_TEMPLATE_ID",
+                 "DATABASE_URL", "REDIS_URL",
                  "SANDBOX_ENABLED"):
         monkeypatch.delenv(name, raising=False)
     settings = {**SAFE, **changes}
@@ -52,6 +54,7 @@ def test_production_starts_with_safe_settings(monkeypatch):
         ({"WECHAT_APPID": None}, "WECHAT_APPID"),
         ({"WECHAT_API_BASE": None}, "WECHAT_API_BASE"),
         ({"WECHAT_SUBSCRIBE_TEMPLATE_ID": None}, "WECHAT_SUBSCRIBE_TEMPLATE_ID"),
+        ({"WECHAT_ACCOUNT_TEMPLATE_ID": None}, "WECHAT_ACCOUNT_TEMPLATE_ID"),
         ({"DATABASE_URL": None}, "DATABASE_URL"),
         ({"REDIS_URL": None}, "REDIS_URL"),
         ({"SANDBOX_ENABLED": True}, "SANDBOX_ENABLED"),

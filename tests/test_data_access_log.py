@@ -69,11 +69,15 @@ def test_the_citizen_sees_who_fetched_what_about_them(client, history):
     assert [i["id"] for i in paged["items"]] == [oldest["id"]]
 
 
-def test_the_citizen_sees_nothing_of_others_and_nothing_before_binding(client, history, citizen_headers):
+def test_the_citizen_sees_nothing_of_others_and_nothing_before_binding(client, history, citizen_headers,
+                                                                      citizen_as):
     li = client.get("/api/v1/me/data-access", headers=history["li"]).json
     assert {i["application_id"] for i in li["items"]} == {None, history["li_app"]}
-    assert client.get("/api/v1/me/data-access", headers=citizen_headers).json == {
-        "items": [], "page": 1, "per_page": 20, "total": 0}
+    unproven = client.get("/api/v1/me/data-access", headers=citizen_headers)  # logged in only
+    assert unproven.status_code == 403 and unproven.json["error"] == "assurance_required"
+    stranger = citizen_as("刘洋", "41012220010215047X")  # proven, and nobody fetched anything of theirs since
+    before = client.get("/api/v1/me/data-access", headers=stranger).json["items"]
+    assert {i["purpose"] for i in before} == {"实名认证"}  # their own claim, checked against the registry
     response = client.get(f"/api/v1/me/data-access?application_id={history['zhang_app']}", headers=history["li"])
     assert response.status_code == 404
 
@@ -283,4 +287,4 @@ def test_the_cli_verifies_and_exits_non_zero_when_broken(app, history):
     assert broken.exit_code == 1
     assert "data-access: BROKEN" in broken.output and "chain ends at seq 4" in broken.output
     face = runner.invoke(args=["audit", "verify", "--log", "face-verifications"])  # another chain: intact
-    assert face.exit_code == 0 and "face-verifications: ok, 0 records" in face.output
+    assert face.exit_code == 0 and "face-verifications: ok, 12 records" in face.output  # the two proofs

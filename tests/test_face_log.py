@@ -70,12 +70,13 @@ def auditor_records(app) -> list[AuditorAccessRecord]:
 def test_query_by_id_number_matches_through_the_pseudonym_and_is_logged(app, client, auditor, history, check):
     page = check(LOG, "GET", client.get(LOG, headers=auditor, query_string={"id_number": ZHANG_WEI[1]}), 200)
     records = page["items"]
-    assert [r["event"] for r in records] == ["consent_granted", "session_started", "result", "decision",
-                                             "session_started", "result", "decision"]
+    proof = ["claim_recorded", "consent_granted", "session_started", "result", "decision", "identity_bound"]
+    assert [r["event"] for r in records] == proof + ["session_started", "result", "decision",
+                                                     "session_started", "result", "decision"]
     assert len({r["citizen_pseudonym"] for r in records}) == 1
     assert ZHANG_WEI[1] not in json.dumps(page, ensure_ascii=False)
     logged = auditor_records(app)[-1]
-    assert (logged.action, logged.log, logged.result_count) == ("query", "face-verifications", 7)
+    assert (logged.action, logged.log, logged.result_count) == ("query", "face-verifications", 12)
     assert "id_number" not in logged.filters and len(logged.filters["id_number_pseudonym"]) == 64
     lower_x = client.get(LOG, headers=auditor, query_string={"id_number": LI_NA[1]}).json["items"]
     assert {r["event"] for r in lower_x} >= {"replay_rejected"}
@@ -89,10 +90,12 @@ def test_filters_decision_provider_matter_event_and_time(client, auditor, histor
 
     assert [(r["decision"], r["reason"]) for r in items(decision="fail")] == [("fail", "no_match"),
                                                                             ("fail", "not_live")]
-    passed = items(decision="pass")
+    passed = [r for r in items(decision="pass") if r["purpose"] != "real_name"]  # not the two proofs
     assert len(passed) == 1 and passed[0]["threshold"] == 0.8 and passed[0]["verified_until"]
+    assert [r["purpose"] for r in items(event="identity_bound")] == ["real_name", "real_name"]
     assert {r["matter_code"] for r in items(matter_code=FACE_MATTER)} == {FACE_MATTER}
-    assert items(provider="wechat") == [] and len(items(provider="sandbox")) == len(items())
+    assert items(provider="wechat") == []
+    assert len(items(provider="sandbox")) + len(items(provider="real_name_claim")) == len(items())
     assert [r["event"] for r in items(event="replay_rejected")] == ["replay_rejected"]
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert items(**{"from": future}) == [] and len(items(to=future)) == len(items())
@@ -152,8 +155,9 @@ def test_export_csv_and_jsonl_is_streamed_and_logged(app, client, auditor, histo
 def test_pass_rate_statistics_per_provider_and_day(app, client, auditor, history, check):
     stats = check(STATS, "GET", client.get(STATS, headers=auditor), 200)
     today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    assert stats["items"] == [{"day": today, "provider": "sandbox", "decisions": 3, "passed": 1, "failed": 2,
-                               "pass_rate": 0.3333, "failure_reasons": {"no_match": 1, "not_live": 1}}]
+    # The two real-name proofs are passes too.
+    assert stats["items"] == [{"day": today, "provider": "sandbox", "decisions": 5, "passed": 3, "failed": 2,
+                               "pass_rate": 0.6, "failure_reasons": {"no_match": 1, "not_live": 1}}]
     assert auditor_records(app)[-1].action == "stats"
     empty = client.get(STATS, headers=auditor, query_string={"provider": "wechat"}).json
     assert empty["items"] == []

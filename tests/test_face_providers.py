@@ -23,6 +23,7 @@ from face_flow import (
     WANG_QIANG,
     ZHANG_WEI,
     bind_person,
+    claim_person,
     complete,
     events,
     face_records,
@@ -171,8 +172,8 @@ def test_wechat_expired_verify_id_is_410(app, wechat):
 ])
 def test_wechat_faults_at_start_are_503_and_logged(app, wechat, openid, person):
     client, _phone = wechat
-    headers = bind_person(client, person, openid=openid)
-    answer = start(client, headers)
+    headers = claim_person(client, person, openid=openid)  # its proof is the first start that fails
+    answer = start(client, headers, purpose="real_name")
     assert answer.status_code == 503 and answer.json["error"] == "upstream_unavailable"
     assert events(app)[-1] == "start_failed"
     with app.app_context():
@@ -183,6 +184,7 @@ def test_wechat_enforces_the_identity_binding(app, wechat):
     """A session whose provider state points at another citizen's verification fails at WeChat's binding."""
     client, phone = wechat
     zhang, li = bind_person(client, ZHANG_WEI), bind_person(client, LI_NA)
+    window = client.get("/api/v1/me", headers=zhang).json["face_verified_until"]  # the real-name pass's
     zhang_session, _ = started(client, zhang)
     li_session, li_verify = started(client, li)
     phone.did(li_verify, "pass")
@@ -193,7 +195,7 @@ def test_wechat_enforces_the_identity_binding(app, wechat):
         db.session.commit()
     done = complete(client, zhang, zhang_session, {})
     assert (done.json["decision"], done.json["reason"]) == ("fail", "identity_mismatch")
-    assert client.get("/api/v1/me", headers=zhang).json["face_verified_until"] is None
+    assert client.get("/api/v1/me", headers=zhang).json["face_verified_until"] == window
 
 
 @pytest.fixture(scope="module")
@@ -203,13 +205,14 @@ def slow_wechat():
     server.stop()
 
 
-def test_wechat_timeouts_are_503(app, make_app, slow_wechat, quiet_werkzeug):
-    client = make_app(FACE_PROVIDER="wechat", WECHAT_API_BASE=slow_wechat.url,
-                      WECHAT_TIMEOUT_SECONDS=0.3).test_client()
-    slow = bind_person(client, ZHANG_WEI, openid="face-slow")
-    answer = start(client, slow)
+def test_wechat_timeouts_are_503(app, client, make_app, slow_wechat, quiet_werkzeug):
+    wechat_client = make_app(FACE_PROVIDER="wechat", WECHAT_API_BASE=slow_wechat.url,
+                             WECHAT_TIMEOUT_SECONDS=0.3).test_client()
+    slow = claim_person(client, ZHANG_WEI, openid="face-slow")
+    client = wechat_client
+    answer = start(client, slow, purpose="real_name")
     assert answer.status_code == 503 and face_records(app)[-1].reason == "provider_timeout"
-    li = bind_person(client, LI_NA)
+    li = bind_person(app.test_client(), LI_NA)  # proven with the sandbox adapter: the same accounts
     session_id, verify_id = started(client, li)
     Phone(slow_wechat.url).did(verify_id, "slow")
     answer = complete(client, li, session_id, {})
@@ -260,9 +263,14 @@ def test_local_same_person_passes_against_the_registry_photo(app, local):
     result = face_records(app)[-2]
     assert result.provider == "local" and result.threshold == 0.4 and result.similarity >= 0.4
     assert result.liveness is None
+    # At start (refuse early) and at completion, for this session as for the real-name proof; never stored.
+    assert photo_fetches(app) == 4
+
+
+def photo_fetches(app) -> int:
     with app.app_context():
         fetched = db.session.scalars(sa.select(DataAccessRecord.elements_requested)).all()
-    assert fetched.count(["person.photo"]) == 2  # at start (refuse early) and at completion; never stored
+    return fetched.count(["person.photo"])
 
 
 def test_local_another_face_fails(app, local):
@@ -274,9 +282,9 @@ def test_local_another_face_fails(app, local):
     assert decision.threshold == 0.4 and decision.failures == 1
 
 
-def test_local_requires_liveness_for_matters_by_default(make_app, face_extra):
+def test_local_requires_liveness_for_matters_by_default(app, make_app, face_extra):
+    zhang = bind_person(app.test_client(), ZHANG_WEI)  # proven before: no real-name proof without liveness
     client = make_app(FACE_PROVIDER="local").test_client()
-    zhang = bind_person(client, ZHANG_WEI)
     refused = start(client, zhang, purpose="apply", matter_code=FACE_MATTER)
     assert refused.status_code == 422 and refused.json["error"] == "face_capability_missing"
     session_id = start(client, zhang).json["session_id"]
@@ -312,8 +320,8 @@ def test_local_bad_images(app, make_app, face_extra):
 
 
 def test_local_without_a_registry_photo_points_to_the_non_face_path(app, local, bureaus):
-    wang = bind_person(local, WANG_QIANG)  # the registry holds no photo of 王强
-    answer = start(local, wang)
+    wang = claim_person(local, WANG_QIANG)  # the registry holds no photo of 王强: no face proof for him
+    answer = start(local, wang, purpose="real_name")
     assert answer.status_code == 422 and answer.json["error"] == "face_reference_unavailable"
     assert (face_records(app)[-1].event, face_records(app)[-1].reason) == ("start_failed", "reference_photo_missing")
     zhang = bind_person(local, ZHANG_WEI)

@@ -20,6 +20,7 @@ from face_flow import (
     NON_FACE_MATTER,
     ZHANG_WEI,
     bind_person,
+    claim_person,
     complete,
     events,
     face_records,
@@ -47,7 +48,12 @@ def check(app):
 
 @pytest.fixture
 def zhang(client):
+    """张伟, proven by face (so the binding's own real-name pass is already in the log)."""
     return bind_person(client, ZHANG_WEI)
+
+
+def window(client, headers) -> str | None:
+    return client.get("/api/v1/me", headers=headers).json["face_verified_until"]
 
 
 SESSIONS = "/api/v1/face/sessions"
@@ -58,7 +64,7 @@ COMPLETE = "/api/v1/face/sessions/{session_id}/complete"
 
 
 def test_a_pass_opens_the_verified_window_shown_by_me(app, client, zhang, check):
-    before = datetime.now(UTC)
+    before, logged = datetime.now(UTC), len(events(app))
     started = check(SESSIONS, "POST", start(client, zhang, purpose="apply", matter_code=FACE_MATTER), 201)
     assert started["provider"] == "sandbox" and started["matter_code"] == FACE_MATTER
     assert started["client_payload"] == {"evidence": {"sandbox": ["no_match", "not_live", "pass", "timeout"]}}
@@ -74,7 +80,7 @@ def test_a_pass_opens_the_verified_window_shown_by_me(app, client, zhang, check)
 
     session = face_session(app, started["session_id"])
     assert (session.status, session.decision, session.purpose) == ("consumed", "pass", "apply")
-    assert events(app) == ["consent_granted", "session_started", "result", "decision"]
+    assert events(app)[logged:] == ["session_started", "result", "decision"]  # consent: at the binding
     result, decision = face_records(app)[-2:]
     assert (result.outcome, result.liveness, result.similarity, result.threshold) == ("pass", True, 0.95, 0.8)
     assert (decision.decision, decision.threshold, decision.failure_limit) == ("pass", 0.8, 5)
@@ -88,11 +94,12 @@ def test_a_pass_opens_the_verified_window_shown_by_me(app, client, zhang, check)
 ])
 def test_failures_are_decisions_that_count_and_point_to_the_non_face_path(app, client, zhang, word, reason,
                                                                          liveness):
+    opened = window(client, zhang)
     done = verify_with_sandbox(client, zhang, word, purpose="apply", matter_code=FACE_MATTER)
     assert done.status_code == 200
     assert (done.json["decision"], done.json["reason"], done.json["face_verified_until"]) == ("fail", reason, None)
     assert "窗口" in done.json["non_face_path"]
-    assert client.get("/api/v1/me", headers=zhang).json["face_verified_until"] is None
+    assert window(client, zhang) == opened  # the binding's window, not extended
     result, decision = face_records(app)[-2:]
     assert (result.outcome, result.liveness, result.threshold) == (reason, liveness, 0.8)
     assert (decision.decision, decision.reason, decision.failures, decision.failure_limit) == ("fail", reason, 1, 5)
@@ -100,21 +107,45 @@ def test_failures_are_decisions_that_count_and_point_to_the_non_face_path(app, c
 
 def test_the_server_never_takes_the_clients_word_for_the_result(client, zhang):
     """Evidence outside the provider's vocabulary is refused, not read as an outcome."""
+    opened = window(client, zhang)
     session_id = start(client, zhang).json["session_id"]
     for evidence in ({"decision": "pass"}, {"sandbox": "pass", "decision": "pass"}, {"outcome": "pass"}):
         answer = complete(client, zhang, session_id, evidence)
         assert answer.status_code == 422 and answer.json["error"] == "validation_failed"
-    assert client.get("/api/v1/me", headers=zhang).json["face_verified_until"] is None
+    assert window(client, zhang) == opened
 
 
 # ------------------------------------------------------------------------------------------------ refusals
 
 
-def test_a_citizen_without_a_real_name_is_refused(client, citizen_headers, check, row_counts):
+@pytest.mark.parametrize("purpose", ["real_name", "identity_check"])
+def test_a_citizen_without_a_real_name_is_refused(client, citizen_headers, check, row_counts, purpose):
     before = row_counts()
-    answer = check(SESSIONS, "POST", start(client, citizen_headers), 403)
-    assert answer["error"] == "real_name_required"
+    answer = check(SESSIONS, "POST", start(client, citizen_headers, purpose=purpose), 403)
+    assert answer["error"] == "assurance_required"
+    assert answer["errors"]["assurance"]["current"] == "none"
     assert row_counts() == before
+
+
+@pytest.mark.parametrize("body", [
+    {"purpose": "identity_check"},
+    {"purpose": "apply", "matter_code": FACE_MATTER},
+    {"purpose": "account_security"},
+])
+def test_a_claim_only_opens_the_real_name_verification(client, check, row_counts, body):
+    li = claim_person(client, LI_NA)
+    before = row_counts()
+    answer = check(SESSIONS, "POST", start(client, li, **body), 403)
+    assert (answer["error"], answer["errors"]["assurance"]) == (
+        "assurance_required", {"current": "claimed", "required": "face"})
+    assert row_counts() == before
+
+
+@pytest.mark.parametrize("body", [{"matter_code": FACE_MATTER}, {"application_id": "0" * 32}])
+def test_a_real_name_verification_binds_no_matter(client, body):
+    li = claim_person(client, LI_NA)
+    answer = start(client, li, purpose="real_name", **body)
+    assert answer.status_code == 422 and set(answer.json["errors"]["json"]) == set(body)
 
 
 @pytest.mark.parametrize("body", [
@@ -122,8 +153,9 @@ def test_a_citizen_without_a_real_name_is_refused(client, citizen_headers, check
     {"biometric_consent": None},
     {"consent_version": "2019-01"},
 ])
-def test_no_consent_no_session(app, client, zhang, body, check):
-    answer = check(SESSIONS, "POST", start(client, zhang, **body), 422)
+def test_no_consent_no_session(app, client, body, check):
+    li = claim_person(client, LI_NA)
+    answer = check(SESSIONS, "POST", start(client, li, purpose="real_name", **body), 422)
     assert answer["error"] in ("consent_required", "validation_failed")
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(FaceSession.id))) == 0
@@ -166,10 +198,11 @@ def test_an_adapter_without_liveness_cannot_serve_a_matter(app, make_app):
     class NoLiveness(SandboxFaceAdapter):
         capabilities = Capabilities(authoritative_source=False, liveness=False, returns_score=True)
 
+    zhang = bind_person(app.test_client(), ZHANG_WEI)  # proven with liveness, before
     other = make_app()
     other.extensions["face_verifier"] = NoLiveness()
     client = other.test_client()
-    zhang = bind_person(client, ZHANG_WEI)
+    opened = window(client, zhang)
     refused = start(client, zhang, purpose="apply", matter_code=FACE_MATTER)
     assert refused.status_code == 422 and refused.json["error"] == "face_capability_missing"
     assert events(app)[-1] == "session_refused"
@@ -177,6 +210,12 @@ def test_an_adapter_without_liveness_cannot_serve_a_matter(app, make_app):
     done = verify_with_sandbox(client, zhang, "pass")
     assert (done.json["decision"], done.json["reason"], done.json["face_verified_until"]) == (
         "pass", "pass_without_liveness", None)
+    assert window(client, zhang) == opened
+    # Nor does it prove a claimed identity: a photo held up to the camera would bind it.
+    li = claim_person(client, LI_NA)
+    done = verify_with_sandbox(client, li, "pass", purpose="real_name")
+    assert (done.json["reason"], done.json["assurance"], "tokens" in done.json) == (
+        "pass_without_liveness", "claimed", False)
 
 
 # ------------------------------------------------------------------------------------------------ consumption
@@ -193,13 +232,14 @@ def test_a_session_is_consumed_once(app, client, zhang, check):
 def test_another_citizens_session_is_not_found_and_logged(app, client, zhang, check):
     session_id = start(client, zhang).json["session_id"]
     li = bind_person(client, LI_NA)
+    li_window = window(client, li)
     answer = check(COMPLETE, "POST", complete(client, li, session_id, {"sandbox": "pass"}), 404)
     assert answer["error"] == "not_found"
     record = face_records(app)[-1]
     assert record.event == "wrong_citizen" and record.session_id == session_id
     # The owner can still complete it; the stranger changed nothing.
     assert complete(client, zhang, session_id, {"sandbox": "pass"}).json["decision"] == "pass"
-    assert client.get("/api/v1/me", headers=li).json["face_verified_until"] is None
+    assert window(client, li) == li_window
 
 
 def test_unknown_sessions_are_not_found(client, zhang, check):
@@ -337,7 +377,7 @@ def test_an_open_session_cannot_be_completed_once_locked(app, make_app):
 def test_passes_do_not_count_and_the_limit_is_per_citizen(app, make_app):
     other = make_app(FACE_MAX_FAILURES=2)
     client = other.test_client()
-    zhang, li = bind_person(client, ZHANG_WEI), bind_person(client, LI_NA)
+    zhang, li = bind_person(client, ZHANG_WEI), bind_person(client, LI_NA)  # attempt 1 of each: the proof
     for _ in range(3):
         assert verify_with_sandbox(client, zhang, "pass").json["decision"] == "pass"
     verify_with_sandbox(client, zhang, "no_match")
@@ -345,18 +385,19 @@ def test_passes_do_not_count_and_the_limit_is_per_citizen(app, make_app):
     assert start(client, zhang).status_code == 429
     assert verify_with_sandbox(client, li, "pass").status_code == 200
     attempts = [r.attempt for r in face_records(app) if r.event == "session_started"]
-    assert attempts == [1, 2, 3, 4, 5, 1]
+    assert attempts == [1, 1, 2, 3, 4, 5, 6, 2]
 
 
 # ------------------------------------------------------------------------------------------------ consent
 
 
-def test_consent_is_recorded_once_per_text_and_shown(app, client, zhang, check):
+def test_consent_is_recorded_once_per_text_and_shown(app, client, check):
+    zhang = claim_person(client, ZHANG_WEI)  # claimed only: no face verification, no consent yet
     view = check("/api/v1/me/biometric-consent", "GET", client.get("/api/v1/me/biometric-consent", headers=zhang), 200)
     assert view["active"] is False and view["receipt"] is None
     assert "人脸" in view["current"]["text"] and view["current"]["version"]
-    first = start(client, zhang, consent_version=view["current"]["version"]).json
-    second = start(client, zhang).json
+    first = start(client, zhang, purpose="real_name", consent_version=view["current"]["version"]).json
+    second = start(client, zhang, purpose="real_name").json
     assert first["consent_id"] == second["consent_id"]
     view = client.get("/api/v1/me/biometric-consent", headers=zhang).json
     assert view["active"] is True and view["receipt"]["id"] == first["consent_id"]

@@ -26,6 +26,7 @@ from face_flow import (
     SANDBOX_PEOPLE,
     ZHAO_LEI,
     bind_person,
+    claim_person,
     complete,
     openid_for,
     start,
@@ -113,8 +114,8 @@ def run_local_flows(make_app) -> None:
         session_id = start(client, zhang).json["session_id"]
         image = base64.b64encode((faces / probe).read_bytes()).decode()
         assert complete(client, zhang, session_id, {"image": image}).status_code == 200
-    wang = bind_person(client, SANDBOX_PEOPLE[2])  # no registry photo
-    assert start(client, wang).status_code == 422
+    wang = claim_person(client, SANDBOX_PEOPLE[2])  # no registry photo: his claim cannot be proven here
+    assert start(client, wang, purpose="real_name").status_code == 422
 
 
 def run_auditor_flows(client, staff_headers) -> None:

@@ -20,10 +20,11 @@ from application_flow import (
     url,
     verify_face,
 )
-from face_flow import LI_NA
+from face_flow import LI_NA, bind_person
 
 from app.extensions import db
 from app.models.application import Application, ApplicationEvent
+from app.models.citizen import Citizen
 from app.models.notification import Notification
 
 
@@ -124,9 +125,12 @@ def test_a_malformed_idempotency_key_is_a_validation_error(client, zhang):
     assert "Idempotency-Key" in response.json["errors"]["headers"]
 
 
-def test_a_face_matter_without_a_fresh_face_verification_cannot_be_submitted(client, zhang, row_counts):
+def test_a_face_matter_without_a_fresh_face_verification_cannot_be_submitted(app, client, zhang, row_counts):
     created = create(client, zhang, ZERO_MATERIAL_FACE_MATTER)
     consent_and_prefill(client, zhang, created)
+    with app.app_context():  # the window the real-name proof opened has closed
+        db.session.execute(sa.update(Citizen).values(face_verified_until=None))
+        db.session.commit()
     before = row_counts()
     response = submit(client, zhang, created["id"])
     assert response.status_code == 403
@@ -201,8 +205,7 @@ def test_an_upload_over_the_size_limit_is_413_and_changes_nothing(make_app):
 
     small = make_app(UPLOAD_MAX_BYTES=1000)
     client = small.test_client()
-    login = client.post("/api/v1/auth/wechat/login", json={"code": "dev-size-test"})
-    headers = {"Authorization": f"Bearer {login.json['access_token']}"}
+    headers = bind_person(client, LI_NA, openid="size-test")
     created = create(client, headers, UPLOAD_MATTER)
     big = PDF + b"0" * 2000
     response = client.post(url(created["id"], "materials/SALE_CONTRACT"), headers=headers,

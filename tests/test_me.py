@@ -1,9 +1,13 @@
-"""The citizen's own record and real-name binding: GB 11643 checks, encryption at rest, one account per ID."""
+"""The citizen's own record and real-name claims: GB 11643 checks, encryption at rest, no "taken" oracle.
+
+Proving a claim by face, binding and rebinding: tests/test_assurance.py.
+"""
 
 from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
+from face_flow import prove
 
 from app.extensions import db
 from app.pii import vault
@@ -52,16 +56,17 @@ def test_profile_before_binding(client, citizen_headers):
     response = client.get("/api/v1/me", headers=citizen_headers)
     assert response.status_code == 200
     body = response.json
-    assert body["real_name_verified"] is False
+    assert body["assurance"] == "none" and body["real_name_verified"] is False
     assert body["real_name"] is None and body["id_number"] is None and body["face_verified_until"] is None
     assert datetime.fromisoformat(body["created_at"]).tzinfo is not None
 
 
-def test_binding_shows_only_masked_identity(client, citizen_headers):
+def test_a_claim_shows_only_masked_identity_and_proves_nothing(client, citizen_headers):
     response = bind(client, citizen_headers, **ZHANG_WEI)
     assert response.status_code == 200
     body = response.json
-    assert body["real_name_verified"] is True
+    assert body["assurance"] == "claimed"
+    assert body["real_name_verified"] is False
     assert body["real_name"] == "张*"
     assert body["id_number"] == "4101**********0013"
     assert client.get("/api/v1/me", headers=citizen_headers).json == body
@@ -214,25 +219,40 @@ def test_rebinding_the_same_identity_is_idempotent(client, citizen_headers):
     assert again.status_code == 200 and again.json == first.json
 
 
-def test_an_id_number_binds_to_one_account(app, client, login_citizen, row_counts):
-    alice, bob = login_citizen("alice"), login_citizen("bob")
-    assert bind(client, bearer(alice["access_token"]), **ZHANG_WEI).status_code == 200
-    before = citizen_row(app, bob["citizen"]["id"])
-    response = bind(client, bearer(bob["access_token"]), **ZHANG_WEI)
-    assert response.status_code == 409
-    assert response.json["error"] == "id_number_taken"
-    assert citizen_row(app, bob["citizen"]["id"]) == before
+def shown(body: dict) -> dict:
+    """A profile without what differs between any two accounts (their ids and creation times)."""
+    return {key: value for key, value in body.items() if key not in ("id", "created_at")}
+
+
+def test_claims_are_not_exclusive_and_say_nothing_about_other_accounts(client, login_citizen):
+    # Unclaimed, claimed by another account, bound by face to another account: one and the same answer.
+    first = bind(client, bearer(login_citizen("alice")["access_token"]), **ZHANG_WEI)
+    second = bind(client, bearer(login_citizen("bob")["access_token"]), **ZHANG_WEI)
+    prove(client, bearer(login_citizen("carol")["access_token"]), tuple(ZHANG_WEI.values()))
+    third = bind(client, bearer(login_citizen("dave")["access_token"]), **ZHANG_WEI)
+    assert first.status_code == second.status_code == third.status_code == 200
+    assert shown(first.json) == shown(second.json) == shown(third.json)
+    assert first.json["assurance"] == "claimed"
+    assert "id_number_taken" not in (second.get_data(as_text=True) + third.get_data(as_text=True))
+
+
+def test_a_claim_can_be_corrected_before_it_is_proven(client, citizen_headers):
+    bind(client, citizen_headers, **ZHANG_WEI)
+    response = bind(client, citizen_headers, "李娜", "410102199207040225")
+    assert response.status_code == 200
+    assert response.json["id_number"] == "4101**********0225" and response.json["real_name"] == "李*"
 
 
 @pytest.mark.parametrize(("name", "id_number"), [
     ("李娜", "410102199207040225"),  # another person
     ("张卫", "410105198503120013"),  # the same number with another name
 ])
-def test_a_bound_identity_cannot_be_changed(app, client, login_citizen, name, id_number):
+def test_a_face_bound_identity_cannot_be_changed(app, client, login_citizen, name, id_number):
     tokens = login_citizen("alice")
-    bind(client, bearer(tokens["access_token"]), **ZHANG_WEI)
+    headers = prove(client, bearer(tokens["access_token"]), tuple(ZHANG_WEI.values()))
     before = citizen_row(app, tokens["citizen"]["id"])
-    response = bind(client, bearer(tokens["access_token"]), name, id_number)
+    assert bind(client, headers, **ZHANG_WEI).json["assurance"] == "face"  # the same pair: a no-op
+    response = bind(client, headers, name, id_number)
     assert response.status_code == 409
     assert response.json["error"] == "real_name_already_bound"
     assert citizen_row(app, tokens["citizen"]["id"]) == before

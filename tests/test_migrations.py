@@ -30,3 +30,34 @@ def test_migrations_downgrade_to_nothing_and_up_again(make_app, empty_database_u
         assert tables == set()
         upgrade()
     assert schema_differences(app) == []
+
+
+def test_citizens_bound_before_assurance_become_claims(make_app, empty_database_url):
+    """0005: a real name bound on a name and number alone was never proven; it becomes a claim."""
+    app = make_app(DATABASE_URL=empty_database_url)
+    now = "2026-11-01 08:00:00+00:00"
+    with app.app_context():
+        upgrade(revision="5d2b7c91e0a4")  # 0004, before assurance levels
+        with db.engine.begin() as connection:
+            for citizen_id, openid, number_hash in (("a" * 32, "bound", "h" * 64), ("b" * 32, "plain", None)):
+                connection.execute(sa.text(
+                    "INSERT INTO citizens (id, openid, id_number_hash, real_name_verified_at, created_at, updated_at)"
+                    " VALUES (:id, :openid, :hash, :verified, :now, :now)"),
+                    {"id": citizen_id, "openid": openid, "hash": number_hash,
+                     "verified": now if number_hash else None, "now": now})
+        upgrade()
+        with db.engine.connect() as connection:
+            rows = connection.execute(sa.text(
+                "SELECT openid, assurance, token_epoch, claimed_at IS NOT NULL FROM citizens ORDER BY openid")).all()
+        assert [tuple(row) for row in rows] == [("bound", "claimed", 0, True), ("plain", "none", 0, False)]
+        # Two accounts may now claim one identity; going back keeps one of them (the earliest).
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO citizens (id, openid, id_number_hash, assurance, token_epoch, created_at, updated_at)"
+                " VALUES (:id, 'later', :hash, 'claimed', 0, '2026-12-01 08:00:00+00:00', :now)"),
+                {"id": "c" * 32, "hash": "h" * 64, "now": now})
+        downgrade(revision="5d2b7c91e0a4")
+        with db.engine.connect() as connection:
+            kept = connection.execute(sa.text(
+                "SELECT openid FROM citizens WHERE id_number_hash IS NOT NULL")).scalars().all()
+        assert kept == ["bound"]

@@ -351,7 +351,7 @@ def test_no_personal_data_in_the_outbox_or_the_message(app, client, citizen_as, 
     name, id_number = "张伟", "410105198503120013"
     citizen_as(name, id_number)
     with app.app_context():
-        person = db.session.scalars(sa.select(Citizen).where(Citizen.real_name_verified_at.is_not(None))).one()
+        person = db.session.scalars(sa.select(Citizen).where(Citizen.assurance == "face")).one()
         openid = person.openid
         notification_id = notify(person.id, "approved")
         assert deliver_pending(limit=10) == counts(sent=1)

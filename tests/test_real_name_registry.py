@@ -29,7 +29,7 @@ def access_records(app) -> list[DataAccessRecord]:
 def test_a_matching_name_binds_and_the_check_is_logged(app, client, citizen_headers, bureaus):
     response = bind(client, citizen_headers, **ZHANG_WEI)
 
-    assert response.status_code == 200 and response.json["real_name_verified"] is True
+    assert response.status_code == 200 and response.json["assurance"] == "claimed"
     [record] = access_records(app)
     assert (record.connector_id, record.bureau, record.purpose, record.application_id) == (
         "ga-population", "ga", "实名认证", None)

@@ -136,6 +136,7 @@ def test_sandbox_is_not_imported_in_production_mode():
         "WECHAT_SECRET": "a-real-looking-wechat-secret",
         "WECHAT_API_BASE": "https://api.weixin.qq.com",
         "WECHAT_SUBSCRIBE_TEMPLATE_ID": "Hb7kT0yPZ2Gx9cQe1mA4rLdNw3sVfU8oJ6iK5nBtYpE",
+        "WECHAT_ACCOUNT_TEMPLATE_ID": "q3Wm8ZtR1yUe5xKc0LvBn7sDa2FgHj4PoI9uTrEwQsY",
         "DATA_ENCRYPTION_KEYS": "Zm9yLXRlc3RzLW9ubHktMDEyMzQ1Njc4OWFiY2RlZmc=",
         "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
         "REDIS_URL": "redis://127.0.0.1:1/0",

@@ -4,7 +4,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.auth import current_citizen, current_staff, require
+from app.auth import ASSURANCE_DOC, current_citizen, current_staff, require
 from app.errors import ErrorSchema
 from app.schemas.common import PageQuerySchema
 from app.schemas.review import AuthorisationBodySchema, AuthorisationPageSchema, AuthorisationSchema
@@ -30,7 +30,7 @@ class MyAuthorisations(MethodView):
     @blp.arguments(PAGE_QUERY, location="query", unknown=RAISE)
     @blp.response(200, AuthorisationPageSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not a citizen token")
+    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     def get(self, args):
         """The authorisations I gave agents, newest first (revoked and expired ones included)."""
         return agents.list_for_citizen(current_citizen(), **args)
@@ -39,7 +39,7 @@ class MyAuthorisations(MethodView):
     @blp.arguments(AuthorisationBodySchema)
     @blp.response(201, AuthorisationSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not a citizen token")
+    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     @error(404, "`not_found`: no such matter")
     @error(422, "`unknown_agent`: no such agent account; `validation_failed`: valid_until in the past or too far")
     def post(self, body):
@@ -54,7 +54,7 @@ class MyAuthorisation(MethodView):
     @require("citizen")
     @blp.response(200, AuthorisationSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not a citizen token")
+    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     @error(404, "`not_found`: no such authorisation of yours")
     def delete(self, authorisation_id):
         """Revoke an authorisation: the agent can no longer act for me (idempotent)."""

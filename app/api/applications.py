@@ -8,7 +8,7 @@ from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.auth import current_citizen, require
+from app.auth import ASSURANCE_DOC, current_citizen, require
 from app.errors import ErrorSchema, ValidationFailed
 from app.requestid import request_id
 from app.schemas.applications import (
@@ -55,7 +55,7 @@ def error(status: int, description: str):
 
 UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
 NOT_FOUND = error(404, "`not_found`: no such application of yours (or of a citizen who authorised you)")
-NOT_APPLICANT = error(403, "`forbidden`: neither a citizen nor an agent token")
+NOT_APPLICANT = error(403, f"`forbidden`: neither a citizen nor an agent token; {ASSURANCE_DOC}")
 NOT_EDITABLE = error(409, "`invalid_transition`: the application is not a draft or awaiting a supplement")
 
 
@@ -74,7 +74,7 @@ class Applications(MethodView):
     @blp.arguments(LIST_QUERY, location="query", unknown=RAISE)
     @blp.response(200, ApplicationPageSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not a citizen token")
+    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     def get(self, args):
         """The caller's applications, newest first."""
         return applications.list_applications(current_citizen(), **args)
@@ -83,8 +83,9 @@ class Applications(MethodView):
     @blp.arguments(ApplicationCreateSchema)
     @blp.response(201, DraftSchema)
     @UNAUTHORIZED
-    @error(403, "`agent_not_authorised`: an agent without the citizen's current authorisation for the matter; "
-                "`forbidden`: neither a citizen nor an agent token")
+    @error(403, f"{ASSURANCE_DOC}; `agent_not_authorised`: an agent without the citizen's current "
+                "authorisation for the matter (granted from a face-bound account); `forbidden`: neither a "
+                "citizen nor an agent token")
     @error(404, "`not_found`: no such matter")
     @error(422, "`validation_failed`: an agent must name `on_behalf_of`, a citizen must not")
     def post(self, body):
@@ -115,7 +116,7 @@ class Consent(MethodView):
     @blp.arguments(ConsentBodySchema)
     @blp.response(201, ConsentReceiptSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not a citizen token")
+    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     @NOT_FOUND
     @error(422, "`consent_mismatch`: the elements or purpose differ from the draft's `consent_required`")
     def post(self, body, application_id):
@@ -133,9 +134,9 @@ class Prefill(MethodView):
     @require("citizen", "agent")
     @blp.response(200, PrefillAnswerSchema)
     @UNAUTHORIZED
-    @error(403, "`consent_required`: no active consent covering the matter's elements and purpose (none, "
-                "withdrawn, or the matter changed since); `real_name_required`: bind a real name first; "
-                "`forbidden`: neither a citizen nor an agent token")
+    @error(403, f"{ASSURANCE_DOC}; `consent_required`: no active consent covering the matter's elements and "
+                "purpose (none, withdrawn, or the matter changed since); `forbidden`: neither a citizen nor an "
+                "agent token")
     @NOT_FOUND
     @error(409, "`invalid_transition`: the application is no longer a draft")
     @error(422, "`prefill_blocked`: the registry holding data the matter cannot go without has no record "
@@ -236,8 +237,8 @@ class MaterialPromise(MethodView):
     @blp.arguments(PromiseBodySchema)
     @blp.response(201, MaterialProvisionSchema)
     @UNAUTHORIZED
-    @error(403, "`promise_not_allowed`: the applicant has a recorded false promise; `forbidden`: neither a "
-                "citizen nor an agent token")
+    @error(403, f"{ASSURANCE_DOC}; `promise_not_allowed`: the applicant has a recorded false promise; "
+                "`forbidden`: neither a citizen nor an agent token")
     @error(404, "`not_found`: no such application of yours, or no such material")
     @NOT_EDITABLE
     @error(422, "`evidence_not_offered`: the material offers no promise; `validation_failed`: the text differs")
@@ -268,7 +269,7 @@ class Submit(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.response(200, SubmitAnswerSchema)
     @UNAUTHORIZED
-    @error(403, "`face_verification_required`: a face matter and no open face-verified window; "
+    @error(403, f"{ASSURANCE_DOC}; `face_verification_required`: a face matter and no open face-verified window; "
                 "`forbidden`: neither a citizen nor an agent token")
     @NOT_FOUND
     @error(409, "`invalid_transition`: not a draft; `prefill_locked`: a locked prefilled field was changed")

@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api.applications import IDEMPOTENCY_KEY, idempotency_key
-from app.auth import current_citizen, require
+from app.auth import ASSURANCE_DOC, current_citizen, require
 from app.errors import ErrorSchema
 from app.requestid import request_id
 from app.schemas.applications import (
@@ -35,7 +35,7 @@ def error(status: int, description: str):
 
 
 UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
-NOT_CITIZEN = error(403, "`forbidden`: not a citizen token")
+NOT_CITIZEN = error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
 NOT_FOUND = error(404, "`not_found`: no such 一件事 application of yours")
 
 
@@ -100,7 +100,7 @@ class BundlePrefill(MethodView):
     @require("citizen")
     @blp.response(200, BundlePrefillSchema)
     @UNAUTHORIZED
-    @error(403, "`consent_required`: a child has no valid consent; `real_name_required`; `forbidden`")
+    @error(403, f"`consent_required`: a child has no valid consent; {ASSURANCE_DOC}; `forbidden`")
     @NOT_FOUND
     @error(422, "`prefill_blocked`: a registry holds no record a child's matter cannot go without")
     @error(503, "`prefill_blocked`: data a child's matter cannot go without could not be fetched")
@@ -131,7 +131,8 @@ class BundleSubmit(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.response(200, BundleSubmitAnswerSchema)
     @UNAUTHORIZED
-    @error(403, "`face_verification_required`: a child's matter needs a fresh face verification; `forbidden`")
+    @error(403, f"`face_verification_required`: a child's matter needs a fresh face verification; {ASSURANCE_DOC}; "
+                "`forbidden`")
     @NOT_FOUND
     @error(409, "`invalid_transition`: already submitted; `prefill_locked`")
     @error(422, "`materials_missing` (of a child, named in the message); `idempotency_key_reused`")

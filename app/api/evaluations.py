@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api.review import reviewer
-from app.auth import current_citizen, require
+from app.auth import ASSURANCE_DOC, current_citizen, require
 from app.errors import ErrorSchema
 from app.schemas.evaluations import (
     EvaluationBodySchema,
@@ -32,7 +32,8 @@ def error(status: int, description: str):
 
 UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
 # An agent (帮办代办) gets this too: the rating is the citizen's own satisfaction, not the agent's.
-NOT_CITIZEN = error(403, "`forbidden`: not a citizen token (an agent cannot evaluate for the citizen)")
+NOT_CITIZEN = error(403, "`forbidden`: not a citizen token (an agent cannot evaluate for the citizen); "
+                         f"{ASSURANCE_DOC}")
 NOT_REVIEWER = error(403, "`forbidden`: not a reviewer token")
 NO_APPLICATION = error(404, "`not_found`: no such application of yours")
 NO_RECTIFICATION = error(404, "`not_found`: no such rectification in your department")

@@ -51,11 +51,13 @@ def face_body_limit(view):
 
 @blp.route("/face/sessions")
 class Sessions(MethodView):
-    @require("citizen")
+    # Which level a start needs depends on its purpose (the service decides): `claimed` for `real_name`.
+    @require("citizen", assurance="none")
     @blp.arguments(SessionCreateSchema)
     @blp.response(201, SessionSchema)
     @UNAUTHORIZED
-    @error(403, f"`real_name_required`: bind a real name first (POST /api/v1/me/real-name); {NOT_A_CITIZEN}")
+    @error(403, "`assurance_required`: purpose `real_name` needs a claimed real name (POST /api/v1/me/real-name); "
+                f"every other purpose needs the identity proven by face; {NOT_A_CITIZEN}")
     @error(404, "`not_found`: no such matter, or no such application of yours")
     @error(422, "`consent_required`: `biometric_consent` is not true, or `consent_version` is not the current "
                 "text; `face_not_offered`: the matter does not offer 刷脸办; `face_capability_missing`: the "
@@ -67,6 +69,8 @@ class Sessions(MethodView):
     def post(self, body):
         """Start a face verification bound to the caller, the purpose and the matter/application.
 
+        Purpose `real_name` proves the account's claimed identity (no matter or application): a pass binds
+        it to this account exclusively (`assurance: "face"`), moving it from any other account.
         Records the biometric consent (the current versioned text, separately from data consent) unless one
         is in force, opens a session at the configured provider and returns what the mini-program needs
         (`client_payload`). Complete it with POST …/complete before `expires_at`.
@@ -76,7 +80,7 @@ class Sessions(MethodView):
 
 @blp.route("/face/sessions/<session_id>/complete")
 class Complete(MethodView):
-    @require("citizen")
+    @require("citizen", assurance="none")
     @face_body_limit
     @blp.arguments(CompleteSchema)
     @blp.response(200, DecisionSchema)
@@ -100,6 +104,9 @@ class Complete(MethodView):
         The client's evidence is never taken as the result. A pass opens the face-verified window
         (`face_verified_until`, also on GET /api/v1/me); a failure counts toward the rate limit and answers
         the matter's non-face path. Every completion, refusal and fault is in the verification log.
+
+        A pass of a `real_name` session binds the identity (`assurance: "face"`, in force at once) and also
+        answers new `tokens` whose `assurance` claim says so.
         """
         return face.complete_session(session_id, current_citizen(), evidence=body["evidence"],
                                      request_id=request_id())
@@ -107,7 +114,8 @@ class Complete(MethodView):
 
 @blp.route("/me/biometric-consent")
 class MyBiometricConsent(MethodView):
-    @require("citizen")
+    # The consent is the account's, before any identity is proven; withdrawing it is always possible.
+    @require("citizen", assurance="none")
     @blp.response(200, BiometricConsentSchema)
     @UNAUTHORIZED
     @error(403, NOT_A_CITIZEN)
@@ -115,7 +123,7 @@ class MyBiometricConsent(MethodView):
         """The current biometric consent text (to show before a face check) and the caller's receipt."""
         return face.consent_view(current_citizen())
 
-    @require("citizen")
+    @require("citizen", assurance="none")
     @blp.response(200, BiometricConsentSchema)
     @UNAUTHORIZED
     @error(403, NOT_A_CITIZEN)

@@ -4,8 +4,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.auth import current_citizen, require
+from app.auth import ASSURANCE_DOC, current_citizen, require
 from app.errors import ErrorSchema
+from app.requestid import request_id
 from app.schemas.applications import (
     ConsentPageSchema,
     ConsentReceiptSchema,
@@ -29,38 +30,43 @@ def error(status: int, description: str):
 
 @blp.route("/me")
 class Me(MethodView):
-    @require("citizen")
+    @require("citizen", assurance="none")
     @blp.response(200, MeSchema)
     @error(401, "`unauthorized`: no valid access token")
     @error(403, "`forbidden`: not a citizen token")
     def get(self):
-        """The calling citizen's profile, with the real name and ID number masked."""
+        """The calling citizen's profile: the assurance level, with the real name and ID number masked."""
         return identity.profile(current_citizen())
 
 
 @blp.route("/me/real-name")
 class RealName(MethodView):
-    @require("citizen")
+    @require("citizen", assurance="none")
     @blp.arguments(RealNameSchema)
     @blp.response(200, MeSchema)
     @error(401, "`unauthorized`: no valid access token")
     @error(403, "`forbidden`: not a citizen token")
-    @error(409, "`id_number_taken`: another account holds this ID number; `real_name_already_bound`: this "
-                "account is bound to another identity")
+    @error(409, "`real_name_already_bound`: this account is face-bound to another identity (it can only re-prove "
+                "its own)")
     @error(422, "`validation_failed`: per-field problems; `identity_mismatch`: the population registry holds "
                 "another name for this number, or does not hold the number")
-    @error(429, "`rate_limited`: too many registry mismatches for this account (Retry-After)")
-    @error(503, "`upstream_unavailable`: the population registry did not answer; nothing was bound")
+    @error(429, "`rate_limited`: too many claims from this account or for this ID number, or too many registry "
+                "mismatches for this account (Retry-After)")
+    @error(503, "`upstream_unavailable`: the population registry did not answer; nothing was claimed")
     def post(self, body):
-        """Bind a real name and resident ID number (GB 11643) to the calling citizen; idempotent.
+        """Claim a real name and resident ID number (GB 11643) for the calling citizen: `assurance: "claimed"`.
 
+        A claim is not proof and unlocks no personal data: prove it with a face verification of purpose
+        `real_name` (POST /api/v1/face/sessions), which binds the identity to this account (`assurance:
+        "face"`). The answer is the same whether or not the number is claimed or bound by another account.
         422 `validation_failed` names each problem per field (e.g. 身份证号码校验位错误, 出生日期无效,
         地区代码无效). Where a population connector is active, the registry must hold this name for this
         number (the call is logged in the data-access log with the purpose 实名认证): 422 `identity_mismatch`
         otherwise — also when the number is not in the registry, so the answer does not tell which numbers
-        exist.
+        exist. Idempotent for the pair already claimed or bound.
         """
-        citizen = identity.bind_real_name(current_citizen(), body["name"], body["id_number"])
+        citizen = identity.claim_real_name(current_citizen(), body["name"], body["id_number"],
+                                           request_id=request_id())
         return identity.profile(citizen)
 
 
@@ -70,7 +76,7 @@ class MyConsents(MethodView):
     @blp.arguments(PAGE_QUERY, location="query", unknown=RAISE)
     @blp.response(200, ConsentPageSchema)
     @error(401, "`unauthorized`: no valid access token")
-    @error(403, "`forbidden`: not a citizen token")
+    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     def get(self, args):
         """The caller's consent receipts, newest first (active, withdrawn and superseded)."""
         return applications.list_consents(current_citizen(), **args)
@@ -81,7 +87,7 @@ class MyConsent(MethodView):
     @require("citizen")
     @blp.response(200, ConsentReceiptSchema)
     @error(401, "`unauthorized`: no valid access token")
-    @error(403, "`forbidden`: not a citizen token")
+    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     @error(404, "`not_found`: no such receipt of yours")
     def delete(self, receipt_id):
         """Withdraw a consent (idempotent): its application's prefill needs a new one (403 `consent_required`)."""
@@ -94,11 +100,11 @@ class MyDataAccess(MethodView):
     @blp.arguments(MY_DATA_ACCESS_QUERY, location="query", unknown=RAISE)
     @blp.response(200, DataAccessViewPageSchema)
     @error(401, "`unauthorized`: no valid access token")
-    @error(403, "`forbidden`: not a citizen token")
+    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     @error(404, "`not_found`: `application_id` is not an application of yours")
     def get(self, args):
         """Who fetched which data about me, when, for which application and purpose, and the outcome.
 
-        Newest first; matched through the keyed pseudonym of the bound ID number (empty before binding).
+        Newest first; matched through the keyed pseudonym of the face-bound ID number.
         """
         return data_access.my_data_access(current_citizen(), **args)

@@ -1,33 +1,70 @@
-"""A citizen account: one per mini-program openid, with an optional bound real name."""
+"""A citizen account: one per mini-program openid, with the identity it claims or is bound to, and how well
+that identity is proven (its assurance level).
+
+Assurance (BRIEF lesson 11, NIST SP 800-63A): `none` (logged in only), `claimed` (a name and a valid ID
+number, matched against the population registry where one is active: anyone holding leaked data can make
+that claim, so it unlocks nothing but the face verification that proves it) and `face` (a face verification
+passed for that identity). Claims are not exclusive; a face-bound identity is, which the partial unique index
+below enforces: at most one account holds an identity at `face`. A pass for an identity bound elsewhere moves
+it (换绑, app/services/identity.py).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
 from app.models.base import IdMixin, TimestampMixin, UTCDateTime
 
+ASSURANCE_LEVELS = ("none", "claimed", "face")
+
+
+def assurance_rank(level: str | None) -> int:
+    """`none` < `claimed` < `face`; an unknown or missing level counts as `none`."""
+    return ASSURANCE_LEVELS.index(level) if level in ASSURANCE_LEVELS else 0
+
 
 class Citizen(IdMixin, TimestampMixin, db.Model):
     __tablename__ = "citizens"
+    __table_args__ = (
+        # One account per identity at `face`; any number may claim it. A partial index on both SQLite and
+        # PostgreSQL, so a concurrent second bind of the same identity fails at its commit.
+        Index("uq_citizens_face_bound_identity", "id_number_hash", unique=True,
+              sqlite_where=text("assurance = 'face'"), postgresql_where=text("assurance = 'face'")),
+    )
 
     openid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     unionid: Mapped[str | None] = mapped_column(String(64))
     # WeChat's session_key stays on the server (BRIEF §5), encrypted like other secrets at rest.
     session_key_encrypted: Mapped[str | None] = mapped_column(Text)
-    # Real name and ID number: encrypted (app/pii.py); the hash is the lookup key and enforces one account
-    # per ID number. Responses show only the masked number.
+    # The identity claimed (assurance `claimed`) or bound (`face`): encrypted (app/pii.py); the keyed hash is
+    # the lookup key (not unique: claims are not exclusive). Responses show only the masked number.
     real_name_encrypted: Mapped[str | None] = mapped_column(Text)
     id_number_encrypted: Mapped[str | None] = mapped_column(Text)
-    id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     id_number_masked: Mapped[str | None] = mapped_column(String(18))
-    real_name_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    assurance: Mapped[str] = mapped_column(String(8), nullable=False, default="none", server_default="none")
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    bound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Raised whenever the account loses assurance (its identity moved to another account): tokens carry the
+    # epoch they were issued in, and one from an earlier epoch is refused (app/auth.py). It lives in this row,
+    # which every authenticated request loads anyway, so the change is seen at once by every process.
+    token_epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     face_verified_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def real_name_verified(self) -> bool:
-        return self.real_name_verified_at is not None
+        """True only when the identity is proven by face (API.md: `real_name_verified`)."""
+        return self.assurance == "face"
+
+    def forget_identity(self) -> None:
+        """Drop the claimed or bound identity: back to `none`."""
+        self.real_name_encrypted = self.id_number_encrypted = None
+        self.id_number_hash = self.id_number_masked = None
+        self.assurance = "none"
+        self.claimed_at = self.bound_at = None
+        self.face_verified_until = None

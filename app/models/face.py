@@ -27,6 +27,7 @@ from app.models.base import IdMixin, TimestampMixin, UTCDateTime
 # Why a citizen verifies their face: a fixed vocabulary, so the log never holds free text a client typed
 # (which could hold a name). The label is what a provider is told.
 PURPOSES: dict[str, str] = {
+    "real_name": "实名认证:核验本人身份并绑定账号",
     "apply": "办理政务服务事项时核验本人身份",
     "identity_check": "核验本人身份",
     "account_security": "账户安全操作前核验本人身份",
@@ -35,6 +36,12 @@ SESSION_STATUSES = ("created", "consumed", "expired")
 DECISIONS = ("pass", "fail")
 # Events of the verification log, in the order a verification may produce them.
 EVENTS = (
+    "claim_recorded",  # an account claimed an identity (name and ID number): a claim, not proof
+    "claim_refused",  # … refused: the registry holds another name, did not answer, or too many claims
+    "identity_bound",  # a `real_name` pass bound the claimed identity to the account (assurance face)
+    "identity_rebound",  # … moving it from another account (换绑); `reason` names that account
+    "identity_unbound",  # an account lost its face-bound identity to another account's pass (tokens revoked)
+    "claim_dropped",  # an account's mere claim on an identity ended when another account bound it
     "consent_granted",  # a biometric consent receipt was recorded
     "consent_withdrawn",  # … withdrawn (open sessions end with it)
     "session_refused",  # a start refused before the provider was asked (capability the matter needs)

@@ -28,7 +28,9 @@ from app.models.base import IdMixin, UTCDateTime, utcnow
 # rejected the message itself (bad openid, template or data).
 STATUSES = ("pending", "sent", "refused", "failed")
 # What a notification announces; each kind is sent with its own subscription template.
-KINDS = ("status_changed",)
+# status_changed: an application's status; identity_moved: the account's face-bound identity moved to another
+# account (换绑), so the holder learns of it even if it was not them.
+KINDS = ("status_changed", "identity_moved")
 
 
 class Notification(IdMixin, db.Model):

@@ -89,7 +89,8 @@ character_string ≤ 32 ASCII letters, digits or symbols, time a 24-hour time wi
 
 The stand-in's templates (`SANDBOX_TEMPLATES`, as the mini-program's console would list them):
 `sandbox-status-template` (办理进度通知): thing1 事项名称, phrase2 办理状态, time3 更新时间,
-character_string4 申请编号, thing5 备注.
+character_string4 申请编号, thing5 备注; `sandbox-account-template` (账号安全提醒): thing1 变更事项,
+time2 变更时间, thing3 温馨提示.
 
 Magic openids (by prefix), to exercise the notification worker's outcomes:
 
@@ -441,6 +442,11 @@ SANDBOX_TEMPLATES: dict[str, dict[str, str]] = {
         "time3": "time",  # 更新时间
         "character_string4": "character_string",  # 申请编号
         "thing5": "thing",  # 备注
+    },
+    "sandbox-account-template": {
+        "thing1": "thing",  # 变更事项
+        "time2": "time",  # 变更时间
+        "thing3": "thing",  # 温馨提示
     },
 }
 # WeChat's rules for template values, by type (its "订阅消息参数值内容限制" table).

@@ -61,7 +61,8 @@ class TokenPairSchema(AccessTokenSchema):
 
 class CitizenSummarySchema(ma.Schema):
     id = ma.fields.String(required=True)
-    real_name_verified = ma.fields.Boolean(required=True)
+    assurance = ma.fields.String(required=True, metadata={"description": "`none`, `claimed` or `face` (GET /me)"})
+    real_name_verified = ma.fields.Boolean(required=True, metadata={"description": "true only at `face`"})
 
 
 class StaffSummarySchema(ma.Schema):

@@ -8,7 +8,7 @@ from marshmallow.validate import Length, OneOf
 
 from app.models.face import DECISIONS, EVENTS, PURPOSES
 from app.schemas.audit import ChainRecordSchema, CursorPageSchema, LogQuerySchema, TimeRangeSchema
-from app.schemas.auth import RequestSchema
+from app.schemas.auth import RequestSchema, TokenPairSchema
 from app.schemas.catalogue import CODE_PATTERN, FullMatch
 from app.schemas.common import opaque_id
 
@@ -100,6 +100,15 @@ class DecisionSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "on a failure: the matter's way without face recognition (null without a "
                                  "matter)"},
+    )
+    assurance = fields.String(
+        metadata={"description": "the account's assurance level after this completion (`face` after a "
+                                 "`real_name` pass)"},
+    )
+    tokens = fields.Nested(
+        TokenPairSchema,
+        metadata={"description": "after a `real_name` pass only: a new login session whose tokens carry "
+                                 "`assurance: face`; use them from now on"},
     )
 
 

@@ -28,10 +28,15 @@ class AgentNotAuthorised(Forbidden):
 
 
 def authorised(agent_id: str, citizen_id: str, matter_code: str, *, at: datetime | None = None) -> bool:
-    """The citizen has a current, unrevoked authorisation of this agent for this matter."""
+    """The citizen has a current, unrevoked authorisation of this agent for this matter.
+
+    Only while the granting account holds the identity at `face`: an authorisation is the proven person's act
+    (it moves with the identity on a 换绑), never a mere claim's.
+    """
     at = at or utcnow()
     return db.session.scalar(
-        sa.select(AgentAuthorisation.id).where(
+        sa.select(AgentAuthorisation.id).join(Citizen, Citizen.id == AgentAuthorisation.citizen_id).where(
+            Citizen.assurance == "face",
             AgentAuthorisation.agent_id == agent_id,
             AgentAuthorisation.citizen_id == citizen_id,
             AgentAuthorisation.matter_code == matter_code,

@@ -37,7 +37,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from app.errors import AppError, AssuranceRequired, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models.application import Application, ApplicationEvent, ConsentReceipt
 from app.models.base import is_issued_id, utcnow
@@ -65,8 +65,6 @@ class ConsentMismatch(ValidationFailed):
     error, message = "consent_mismatch", "授权内容与本事项所需的数据或用途不一致"
 
 
-class RealNameRequired(Forbidden):
-    error, message = "real_name_required", "请先完成实名认证"
 
 
 class NotADraft(Conflict):
@@ -402,8 +400,9 @@ def prefill_many(drafts: Sequence[Application], citizen: Citizen, *, request_id:
         if required["elements"] and receipt is None:
             raise ConsentRequired()
         plans.append((application, matter, required["elements"], receipt))
-    if not citizen.id_number_encrypted:
-        raise RealNameRequired()
+    if not citizen.real_name_verified:
+        # The views already require `face`; an agent's principal must hold it too (their authorisation does).
+        raise AssuranceRequired(citizen.assurance)
     union = list(dict.fromkeys(name for _, _, needed, _ in plans for name in needed))
     fetched: dict[str, dict] = {}
     answers = []

@@ -2,17 +2,22 @@
 
 The flow (API.md, face section; BRIEF §4 points 4, 8-10):
 
-1. `start_session`: a citizen with a bound real name and an explicit biometric consent (recorded separately,
-   with the versioned text, PIPL art. 29) asks for a session for a purpose, optionally a matter or an
-   application. The session is bound to (citizen, ID-number pseudonym, purpose, matter/application, provider)
-   and lives FACE_SESSION_TTL_SECONDS (or the provider's expiry when sooner). Refused: no real name → 403
-   `real_name_required`; no consent → 422 `consent_required`; a matter that does not offer face verification
-   → 422 `face_not_offered`; a matter needing liveness detection the configured adapter lacks → 422
-   `face_capability_missing`; too many recent failures → 429 `rate_limited` with Retry-After.
+1. `start_session`: a citizen and an explicit biometric consent (recorded separately, with the versioned
+   text, PIPL art. 29) asks for a session for a purpose, optionally a matter or an application. Purpose
+   `real_name` verifies the account's *claimed* identity (app/services/identity.py); every other purpose the
+   identity already proven by face. The session is bound to (citizen, ID-number pseudonym, purpose,
+   matter/application, provider) and lives FACE_SESSION_TTL_SECONDS (or the provider's expiry when sooner).
+   Refused: below the level the purpose needs → 403 `assurance_required`; no consent → 422
+   `consent_required`; a matter that does not offer face verification → 422 `face_not_offered`; a matter
+   needing liveness detection the configured adapter lacks → 422 `face_capability_missing`; too many
+   recent failures → 429 `rate_limited` with Retry-After.
 2. `complete_session`: the server asks the provider for the verdict (the client's evidence is never taken as
    the result), then consumes the session with one conditional UPDATE (`… WHERE status = 'created'`), so of
    two concurrent completions exactly one wins and the other gets 409 `face_session_consumed`. A pass opens
-   the face-verified window (`citizens.face_verified_until`, FACE_VERIFIED_WINDOW_SECONDS).
+   the face-verified window (`citizens.face_verified_until`, FACE_VERIFIED_WINDOW_SECONDS); a pass of a
+   `real_name` session also binds the identity to the account (`identity.bind_proven_identity`: assurance
+   `face`, moving it from any other account) and answers new tokens carrying that level. Under
+   FACE_REQUIRE_LIVENESS a pass from an adapter without liveness detection does neither.
    Answers that consume nothing, so the citizen can simply try again: 409 `face_result_pending` (the phone
    has not finished), 503 `upstream_unavailable` (the provider could not answer: nothing was decided, and
    WeChat still holds the result), 422/413 for unusable evidence, 422 `face_reference_unavailable` (no usable
@@ -44,15 +49,25 @@ from flask import Flask, current_app
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.audit import chain
 from app.config import ConfigError
-from app.errors import AppError, Conflict, NotFound, RateLimited, UpstreamUnavailable, ValidationFailed
+from app.errors import (
+    AppError,
+    AssuranceRequired,
+    Conflict,
+    NotFound,
+    RateLimited,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
 from app.extensions import db
 from app.models.base import is_issued_id, new_id, utcnow
-from app.models.citizen import Citizen
+from app.models.citizen import Citizen, assurance_rank
 from app.models.face import PURPOSES, BiometricConsent, FaceSession, FaceVerificationRecord
 from app.models.matter import Matter
 from app.pii import vault
+from app.services import face_log
+from app.services import identity as assurance
+from app.services.face_log import EXTENSION, verifier
 
 # From the submodules: under the test runner `tests/identity/` (a directory without __init__) can shadow the
 # package's own __init__ for an editable install, while its submodules still resolve.
@@ -70,7 +85,6 @@ from identity.errors import (
 from identity.interface import FaceResult, FaceVerifier, Identity, Outcome, ProviderSession
 
 log = logging.getLogger(__name__)
-EXTENSION = "face_verifier"
 
 # Outcomes that are no verdict on the citizen's face and do not count toward the failure limit.
 NOT_COUNTED = frozenset({Outcome.PROVIDER_ERROR.value})
@@ -81,10 +95,6 @@ REFERENCE_PHOTO_CONTEXT = "face-verification"
 
 
 # ------------------------------------------------------------------------------------------------ errors
-
-
-class RealNameRequired(AppError):
-    status_code, error, message = 403, "real_name_required", "请先完成实名认证再进行人脸核验"
 
 
 class BiometricConsentRequired(ValidationFailed):
@@ -166,11 +176,6 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = adapter
 
 
-def verifier() -> FaceVerifier:
-    """The current app's face adapter."""
-    return current_app.extensions[EXTENSION]
-
-
 def _config(name: str):
     return current_app.config[name]
 
@@ -215,7 +220,7 @@ def _grant_consent(citizen: Citizen, *, request_id: str) -> BiometricConsent:
                                granted_at=utcnow())
     db.session.add(consent)
     db.session.commit()
-    _append(_record("consent_granted", citizen, request_id=request_id, reason=f"version:{version}"))
+    _log("consent_granted", citizen, request_id=request_id, reason=f"version:{version}")
     return consent
 
 
@@ -252,48 +257,13 @@ def withdraw_consent(citizen: Citizen, *, request_id: str) -> dict:
     )
     db.session.commit()
     if withdrawn and citizen.id_number_hash:
-        _append(_record("consent_withdrawn", citizen, request_id=request_id))
+        _log("consent_withdrawn", citizen, request_id=request_id)
     return consent_view(citizen)
 
 
-# ------------------------------------------------------------------------------------------------ the log
-
-
-def _record(event: str, citizen: Citizen, *, request_id: str, session: FaceSession | None = None,
-            pseudonym: str | None = None, **fields: Any) -> dict:
-    """The fields of one verification-log record (bound to `session` when there is one)."""
-    adapter = verifier()
-    row: dict[str, Any] = {
-        "event": event,
-        "session_id": None,
-        "citizen_pseudonym": pseudonym or (session.citizen_pseudonym if session else citizen.id_number_hash),
-        "actor": f"citizen:{citizen.id}",
-        "purpose": None,
-        "matter_code": None,
-        "application_id": None,
-        "provider": adapter.name,
-        "adapter_version": adapter.version,
-        "provider_session_id": None,
-        "request_id": request_id,
-    }
-    if session is not None:
-        row.update(
-            session_id=session.id,
-            purpose=session.purpose,
-            matter_code=session.matter_code,
-            application_id=session.application_id,
-            provider=session.provider,
-            adapter_version=session.adapter_version,
-            provider_session_id=(session.provider_session or {}).get("provider_session_id"),
-            attempt=session.attempt,
-        )
-    row.update(fields)
-    return row
-
-
-def _append(*rows: dict) -> None:
-    """Append the records to the face-verifications chain, in one transaction (committed on return)."""
-    chain.append_many(FaceVerificationRecord, list(rows))
+def _log(event: str, citizen: Citizen, **fields: Any) -> None:
+    """Append one record to the verification log (committed on return)."""
+    face_log.append(face_log.record(event, citizen, **fields))
 
 
 # ------------------------------------------------------------------------------------------------ rate limit
@@ -329,8 +299,8 @@ def _refuse_if_locked(citizen: Citizen, *, request_id: str, session: FaceSession
     if retry_after is None:
         return
     extra = {} if session else {"purpose": purpose, "matter_code": matter_code, "application_id": application_id}
-    _append(_record("rate_limited", citizen, request_id=request_id, session=session, reason="too_many_failures",
-                    failure_limit=int(_config("FACE_MAX_FAILURES")), **extra))
+    _log("rate_limited", citizen, request_id=request_id, session=session, reason="too_many_failures",
+                    failure_limit=int(_config("FACE_MAX_FAILURES")), **extra)
     raise RateLimited("人脸核验失败次数过多,请稍后再试或按办事指南中的非刷脸方式办理", retry_after=retry_after)
 
 
@@ -410,9 +380,17 @@ def _binding(citizen: Citizen, *, purpose: str, matter_code: str | None,
 def start_session(citizen: Citizen, *, purpose: str, biometric_consent: bool, matter_code: str | None = None,
                   application_id: str | None = None, consent_version: str | None = None,
                   request_id: str) -> dict:
-    """Open a face session at the provider, bound to the citizen, purpose and matter (module docstring)."""
-    if not citizen.real_name_verified or not citizen.id_number_hash:
-        raise RealNameRequired()
+    """Open a face session at the provider, bound to the citizen, purpose and matter (module docstring).
+
+    `real_name` needs the account's identity claimed (or already bound: it may be proven again); every other
+    purpose needs it bound by face.
+    """
+    needed = "claimed" if purpose == "real_name" else "face"
+    if assurance_rank(citizen.assurance) < assurance_rank(needed) or not citizen.id_number_hash:
+        raise AssuranceRequired(citizen.assurance, needed)
+    if purpose == "real_name" and (matter_code is not None or application_id is not None):
+        field = "matter_code" if matter_code is not None else "application_id"
+        raise ValidationFailed.field(field, "实名认证核验不关联事项或申请")
     version, _text = consent_text()
     if biometric_consent is not True:
         raise BiometricConsentRequired(errors={"json": {"biometric_consent": ["须同意人脸识别授权"]}})
@@ -424,8 +402,8 @@ def start_session(citizen: Citizen, *, purpose: str, biometric_consent: bool, ma
     adapter = verifier()
     binding = {"purpose": purpose, "matter_code": matter_code, "application_id": application_id}
     if matter is not None and _config("FACE_REQUIRE_LIVENESS") and not adapter.capabilities.liveness:
-        _append(_record("session_refused", citizen, request_id=request_id, reason="liveness_unavailable",
-                        **binding))
+        _log("session_refused", citizen, request_id=request_id, reason="liveness_unavailable",
+                        **binding)
         raise FaceCapabilityMissing(errors={"json": {"matter_code": ["liveness_unavailable"]}})
     _refuse_if_locked(citizen, request_id=request_id, **binding)
     consent = _grant_consent(citizen, request_id=request_id)
@@ -441,11 +419,11 @@ def start_session(citizen: Citizen, *, purpose: str, biometric_consent: bool, ma
         identity = _identity(citizen, adapter, application_id=application_id, request_id=request_id)
         provider_session = adapter.start(verification_id=session.id, identity=identity, purpose=PURPOSES[purpose])
     except (IdentityDataMissing, ReferenceUnusable) as exc:
-        _append(_record("start_failed", citizen, request_id=request_id, session=session, reason=exc.reason))
+        _log("start_failed", citizen, request_id=request_id, session=session, reason=exc.reason)
         raise FaceReferenceUnavailable() from None
     except (ProviderUnavailable, ConfigurationError) as exc:
         _log_provider_fault(exc, "start")
-        _append(_record("start_failed", citizen, request_id=request_id, session=session, reason=exc.reason))
+        _log("start_failed", citizen, request_id=request_id, session=session, reason=exc.reason)
         raise FaceProviderUnavailable() from None
     finally:
         identity = None  # noqa: F841 - the identity lives for the provider call only
@@ -455,8 +433,8 @@ def start_session(citizen: Citizen, *, purpose: str, biometric_consent: bool, ma
     session.provider_session = provider_session.to_dict()
     db.session.add(session)
     db.session.commit()
-    _append(_record("session_started", citizen, request_id=request_id, session=session,
-                    failure_limit=int(_config("FACE_MAX_FAILURES"))))
+    _log("session_started", citizen, request_id=request_id, session=session,
+                    failure_limit=int(_config("FACE_MAX_FAILURES")))
     return {
         "session_id": session.id,
         "provider": session.provider,
@@ -487,8 +465,8 @@ def _own_session(session_id: str, citizen: Citizen, *, request_id: str) -> FaceS
     if session is None:
         raise NotFound("人脸核验不存在")
     if session.citizen_id != citizen.id:
-        _append(_record("wrong_citizen", citizen, request_id=request_id, session=session,
-                        reason="not_the_session_owner"))
+        _log("wrong_citizen", citizen, request_id=request_id, session=session,
+                        reason="not_the_session_owner")
         raise NotFound("人脸核验不存在")
     return session
 
@@ -501,15 +479,15 @@ def _expire(session: FaceSession, citizen: Citizen, *, reason: str, request_id: 
         execution_options={"synchronize_session": False},
     )
     db.session.commit()
-    _append(_record("expired", citizen, request_id=request_id, session=session, reason=reason))
+    _log("expired", citizen, request_id=request_id, session=session, reason=reason)
     return FaceSessionExpired()
 
 
 def _refuse_unusable(session: FaceSession, citizen: Citizen, *, request_id: str) -> None:
     """Raise the answer for a session that cannot be completed now: consumed, expired, or another provider's."""
     if session.status == "consumed":
-        _append(_record("replay_rejected", citizen, request_id=request_id, session=session,
-                        reason="already_consumed"))
+        _log("replay_rejected", citizen, request_id=request_id, session=session,
+                        reason="already_consumed")
         raise FaceSessionConsumed()
     if session.status == "expired":
         raise _expire(session, citizen, reason=session.reason or "expired", request_id=request_id)
@@ -523,7 +501,7 @@ def _refuse_unusable(session: FaceSession, citizen: Citizen, *, request_id: str)
 def check_body_size(session_id: str, citizen: Citizen, *, request_id: str) -> None:
     """The completion body is larger than FACE_MAX_BODY_BYTES: log it against the session and answer 413."""
     session = _own_session(session_id, citizen, request_id=request_id)
-    _append(_record("invalid_evidence", citizen, request_id=request_id, session=session, reason="too_large"))
+    _log("invalid_evidence", citizen, request_id=request_id, session=session, reason="too_large")
     raise EvidenceTooLarge()
 
 
@@ -547,21 +525,21 @@ def complete_session(session_id: str, citizen: Citizen, *, evidence: Any, reques
     except IdentityMismatch as exc:
         reason = exc.reason  # a failed decision, never a pass
     except InvalidEvidence as exc:
-        _append(_record("invalid_evidence", citizen, request_id=request_id, session=session, reason=exc.reason))
+        _log("invalid_evidence", citizen, request_id=request_id, session=session, reason=exc.reason)
         raise _invalid_evidence(exc.reason) from None
     except SessionExpired:
         raise _expire(session, citizen, reason="provider_expired", request_id=request_id) from None
     except ResultPending:
-        _append(_record("result_pending", citizen, request_id=request_id, session=session, reason="result_pending"))
+        _log("result_pending", citizen, request_id=request_id, session=session, reason="result_pending")
         raise FaceResultPending() from None
     except (IdentityDataMissing, ReferenceUnusable) as exc:
-        _append(_record("reference_unavailable", citizen, request_id=request_id, session=session,
-                        reason=exc.reason))
+        _log("reference_unavailable", citizen, request_id=request_id, session=session,
+                        reason=exc.reason)
         raise FaceReferenceUnavailable() from None
     except (ProviderUnavailable, ConfigurationError) as exc:
         _log_provider_fault(exc, "result")
-        _append(_record("provider_unavailable", citizen, request_id=request_id, session=session,
-                        reason=exc.reason))
+        _log("provider_unavailable", citizen, request_id=request_id, session=session,
+                        reason=exc.reason)
         raise FaceProviderUnavailable() from None
     finally:
         identity = None  # noqa: F841 - the identity lives for the provider call only
@@ -592,24 +570,31 @@ def complete_session(session_id: str, citizen: Citizen, *, evidence: Any, reques
 
     rows = []
     if result is not None:
-        rows.append(_record(
+        rows.append(face_log.record(
             "result", citizen, request_id=request_id, session=session, outcome=result.outcome.value,
             liveness=result.liveness, similarity=result.similarity, threshold=result.threshold,
             provider_code=result.provider_code, provider_request_id=result.provider_request_id,
             adapter_version=result.adapter_version,
         ))
-    rows.append(_record(
+    rows.append(face_log.record(
         "decision", citizen, request_id=request_id, session=session, decision=decision, reason=reason,
         outcome=result.outcome.value if result else None, threshold=result.threshold if result else None,
         failures=failures, failure_limit=int(_config("FACE_MAX_FAILURES")), verified_until=verified_until,
     ))
-    _append(*rows)  # logged before the window opens: nothing is granted unlogged
+    face_log.append(*rows)  # logged before the window opens: nothing is granted unlogged
 
+    bound = verified_until is not None and session.purpose == "real_name"
+    if bound:
+        assurance.bind_proven_identity(citizen, session, request_id=request_id)
     if verified_until is not None:
         citizen.face_verified_until = verified_until
         db.session.commit()
     answer: dict[str, Any] = {"session_id": session.id, "decision": decision, "reason": reason,
-                              "face_verified_until": verified_until}
+                              "face_verified_until": verified_until, "assurance": citizen.assurance}
+    if bound:
+        from app.services.auth import issue_tokens  # the login module builds on this one
+
+        answer["tokens"] = issue_tokens(citizen)
     if not passed:
         answer["non_face_path"] = _non_face_path(session.matter_code)
     return answer

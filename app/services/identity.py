@@ -1,4 +1,19 @@
-"""Real-name binding: validate a resident ID number and a name, then bind them to a citizen account.
+"""Identity assurance: a claimed real name, proven by face, bound to one account (BRIEF lesson 11).
+
+- `claim_real_name`: a name and a resident ID number, validated and (where the population connector is
+  active) matched against the registry, become the account's *claim* (assurance `claimed`). A claim is not
+  exclusive and not proof: anyone holding leaked data can make it, so it unlocks nothing but the face
+  verification that proves it, and its answer is the same whether or not the number is claimed or bound
+  elsewhere (no "already taken" oracle). Claims are limited per account and per ID number.
+- `bind_proven_identity`: a face verification with purpose `real_name` passed for the claimed identity
+  (app/services/face.py); the identity becomes the account's exclusively (assurance `face`). If another
+  account held it at `face`, it moves (换绑): that account drops to `none`, its tokens die (its token epoch
+  rises, app/auth.py), it is sent a notification, and the person's drafts, applications, consents, agent
+  authorisations and evaluations follow the identity to the new account. Other accounts' mere claims on it end
+  silently: they never survive the holder's pass, and nothing tells the claimant why.
+
+Every claim, refusal, bind, rebind and loss is a record in the face-verification log (keyed pseudonyms and
+account ids only).
 
 The ID number (GB 11643-1999) is checked here rather than by `stdnum.cn.ric.validate` as a whole, because
 that function does too little and, in one respect, too much:
@@ -23,8 +38,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from stdnum import numdb
 from stdnum.cn import ric
@@ -32,11 +47,21 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from app.errors import Conflict, RateLimited, UpstreamUnavailable, ValidationFailed
 from app.extensions import db
+from app.models.application import (
+    AgentAuthorisation,
+    Application,
+    BundleApplication,
+    ConsentReceipt,
+    Evaluation,
+    PromiseBreach,
+)
 from app.models.base import utcnow
 from app.models.citizen import Citizen
+from app.models.face import FaceSession
+from app.models.notification import Notification
 from app.pii import mask_id_number, vault
 from app.requestid import request_id
-from app.services import data_access
+from app.services import data_access, face_log, notifications
 from app.services.runtime import runtime
 from shared_data.client import CallContext
 
@@ -67,12 +92,10 @@ MSG_NAME_LENGTH = "姓名应为2至30个字"
 MSG_NAME_CHARS = "姓名只能包含汉字和间隔号“·”"
 
 
-class IdNumberTaken(Conflict):
-    error, message = "id_number_taken", "该身份证号码已绑定其他账号"
-
-
 class RealNameAlreadyBound(Conflict):
-    error, message = "real_name_already_bound", "该账号已绑定其他实名信息,不能更改"
+    """The caller's own account is face-bound to another identity (says nothing about anyone else)."""
+
+    error, message = "real_name_already_bound", "该账号已刷脸绑定其他实名信息,不能更改"
 
 
 class IdentityMismatch(ValidationFailed):
@@ -168,6 +191,7 @@ def profile(citizen: Citizen) -> dict:
     name = real_name_of(citizen)
     return {
         "id": citizen.id,
+        "assurance": citizen.assurance,
         "real_name_verified": citizen.real_name_verified,
         "real_name": mask_name(name) if name else None,
         "id_number": citizen.id_number_masked,
@@ -176,7 +200,7 @@ def profile(citizen: Citizen) -> dict:
     }
 
 
-def check_with_population_registry(name: str, resident_id: ResidentId, citizen: Citizen) -> None:
+def check_with_population_registry(name: str, resident_id: ResidentId, citizen: Citizen) -> bool:
     """Confirm with the population registry that `name` belongs to the number; IdentityMismatch if not.
 
     Asks the active connector providing `person.name` (the population registry), for this one element,
@@ -184,8 +208,9 @@ def check_with_population_registry(name: str, resident_id: ResidentId, citizen: 
     chain like any other. No active provider: nothing to check against, so binding rests on the number's
     own validity (the behaviour before connectors existed). A number the registry does not hold is a
     mismatch too, with the same answer: a distinct one would tell anyone which numbers exist. The bureau
-    down or timing out: 503, and nothing is bound. Mismatches are counted per citizen
+    down or timing out: 503, and nothing is claimed. Mismatches are counted per citizen
     (REAL_NAME_MAX_MISMATCHES per REAL_NAME_MISMATCH_WINDOW_SECONDS) so an account cannot probe names.
+    Returns whether a registry was asked.
     """
     _refuse_when_probing(citizen)
     context = CallContext(purpose=REAL_NAME_PURPOSE, application_id=REAL_NAME_CONTEXT,
@@ -195,13 +220,14 @@ def check_with_population_registry(name: str, resident_id: ResidentId, citizen: 
     data_access.record_calls(outcomes, id_number=resident_id.number, context=context, application_id=None)
     field = result.fields[REGISTRY_NAME_ELEMENT]
     if field.status == "skipped":
-        return
+        return False
     if field.status in ("failed", "timeout"):
         raise PopulationRegistryUnavailable()
     registered = normalise_name(field.value)[0] if field.status == "ok" and isinstance(field.value, str) else None
     if registered != name:
         _count_mismatch(citizen)
         raise IdentityMismatch()
+    return True
 
 
 def _mismatch_key(citizen: Citizen) -> str:
@@ -225,8 +251,32 @@ def _count_mismatch(citizen: Citizen) -> None:
         store.set(key + ":locked", max(1, store.ttl(key)))
 
 
-def bind_real_name(citizen: Citizen, raw_name: str, raw_id_number: str) -> Citizen:
-    """Bind a name and ID number to `citizen`; idempotent for the same pair, 409 for any other change."""
+CLAIM_LOG_PROVIDER = "real_name_claim"  # the `provider` of claim records: no face adapter is involved
+
+
+def _claim_record(event: str, citizen: Citizen, pseudonym: str, *, reason: str, request_id: str) -> dict:
+    return face_log.record(event, citizen, pseudonym=pseudonym, request_id=request_id, provider=CLAIM_LOG_PROVIDER,
+                           adapter_version="1", reason=reason)
+
+
+def _refuse_over_claim_limits(citizen: Citizen, number_hash: str, *, request_id: str) -> None:
+    """Count this claim per account and per ID number; 429 (logged) past either limit within the window."""
+    config, store = current_app.config, current_app.extensions["state"]
+    window = int(config["REAL_NAME_CLAIM_WINDOW_SECONDS"])
+    for key, limit in ((f"real-name-claims:account:{citizen.id}", config["REAL_NAME_MAX_CLAIMS_PER_ACCOUNT"]),
+                       (f"real-name-claims:id:{number_hash}", config["REAL_NAME_MAX_CLAIMS_PER_ID_NUMBER"])):
+        if store.incr(key, window) > int(limit):
+            face_log.append(_claim_record("claim_refused", citizen, number_hash, reason="rate_limited",
+                                          request_id=request_id))
+            raise RateLimited("实名登记过于频繁,请稍后再试", retry_after=max(1, store.ttl(key)))
+
+
+def claim_real_name(citizen: Citizen, raw_name: str, raw_id_number: str, *, request_id: str) -> Citizen:
+    """Record the claim of a name and ID number for `citizen` (module docstring); idempotent for the same pair.
+
+    An account at `face` keeps its identity: the same pair is a no-op, another is 409 `real_name_already_bound`.
+    An account at `none` or `claimed` may claim (or correct its claim) within the limits.
+    """
     name, name_problems = normalise_name(raw_name)
     number, id_problems = id_number_problems(raw_id_number)
     problems = {field: msgs for field, msgs in (("name", name_problems), ("id_number", id_problems)) if msgs}
@@ -237,25 +287,101 @@ def bind_real_name(citizen: Citizen, raw_name: str, raw_id_number: str) -> Citiz
 
     pii = vault()
     number_hash = pii.pseudonym(number)
-    if citizen.id_number_hash is not None:
-        if citizen.id_number_hash == number_hash and real_name_of(citizen) == name:
+    same = citizen.id_number_hash == number_hash and real_name_of(citizen) == name
+    if citizen.assurance == "face":
+        if same:
             return citizen
         raise RealNameAlreadyBound()
-    holder = db.session.scalar(select(Citizen.id).where(Citizen.id_number_hash == number_hash))
-    if holder is not None:
-        raise IdNumberTaken()
+    if same and citizen.assurance == "claimed":
+        return citizen
+    _refuse_over_claim_limits(citizen, number_hash, request_id=request_id)
+    try:
+        asked_registry = check_with_population_registry(name, resident_id, citizen)
+    except (IdentityMismatch, PopulationRegistryUnavailable, RateLimited) as exc:
+        reason = {IdentityMismatch: "identity_mismatch", PopulationRegistryUnavailable: "registry_unavailable"}
+        face_log.append(_claim_record("claim_refused", citizen, number_hash, request_id=request_id,
+                                      reason=reason.get(type(exc), "rate_limited")))
+        raise
 
-    check_with_population_registry(name, resident_id, citizen)
-
+    if citizen.id_number_hash not in (None, number_hash):
+        # A corrected claim: sessions opened to prove the previous one end (410), rather than fail and count.
+        db.session.execute(
+            sa.update(FaceSession).where(FaceSession.citizen_id == citizen.id, FaceSession.status == "created")
+            .values(status="expired", reason="claim_changed"), execution_options={"synchronize_session": False})
     citizen.real_name_encrypted = pii.encrypt(name)
     citizen.id_number_encrypted = pii.encrypt(number)
     citizen.id_number_hash = number_hash
     citizen.id_number_masked = mask_id_number(number)
-    citizen.real_name_verified_at = utcnow()
-    try:
+    citizen.assurance = "claimed"
+    citizen.claimed_at = utcnow()
+    citizen.bound_at = None
+    citizen.face_verified_until = None
+    row = _claim_record("claim_recorded", citizen, number_hash, request_id=request_id,
+                        reason="registry_match" if asked_registry else "number_valid")
+    with face_log.appending(row):
         db.session.commit()
-    except IntegrityError:
-        # Another account bound the same number between our check and our write.
-        db.session.rollback()
-        raise IdNumberTaken() from None
     return citizen
+
+
+# What follows the identity to the account that proves it: the person's own records, by their citizen_id.
+PERSON_RECORDS = (Application, BundleApplication, ConsentReceipt, AgentAuthorisation, Evaluation, PromiseBreach)
+
+
+def bind_proven_identity(citizen: Citizen, session: FaceSession, *, request_id: str) -> str | None:
+    """Bind the identity a `real_name` session just proved to `citizen` exclusively (module docstring).
+
+    Called after the pass is logged; the bind and its log records are committed together. Returns the id of
+    the account the identity moved from, if any. Two accounts passing for one identity at the same moment:
+    the unique index lets one commit first, and the other then moves the identity from it (the latest pass wins).
+    """
+    pseudonym = session.citizen_pseudonym
+    for attempt in range(2):
+        others = db.session.scalars(
+            sa.select(Citizen).where(Citizen.id_number_hash == pseudonym, Citizen.id != citizen.id)
+            .order_by(Citizen.id).with_for_update()
+        ).all()
+        moved_from = next((other for other in others if other.assurance == "face"), None)
+        rows = [face_log.record("identity_rebound" if moved_from else "identity_bound", citizen, session=session,
+                                request_id=request_id,
+                                reason=f"from:citizen:{moved_from.id}" if moved_from else "face_pass")]
+        for other in others:
+            rows.append(_release(other, citizen, pseudonym=pseudonym, bound=other is moved_from,
+                                 request_id=request_id))
+        db.session.flush()  # the old holder lets go first: the unique index checks row by row
+        citizen.assurance = "face"
+        citizen.bound_at = utcnow()
+        try:
+            db.session.flush()  # a concurrent bind of the same identity fails here, before anything is logged
+        except IntegrityError:
+            db.session.rollback()
+            if attempt:
+                raise
+            continue
+        with face_log.appending(*rows):
+            db.session.commit()
+        return moved_from.id if moved_from else None
+    raise AssertionError("unreachable")
+
+
+def _release(other: Citizen, winner: Citizen, *, pseudonym: str, bound: bool, request_id: str) -> dict:
+    """`other` loses its standing on the identity `winner` just proved; returns its log record."""
+    for model in PERSON_RECORDS:
+        db.session.execute(sa.update(model).where(model.citizen_id == other.id).values(citizen_id=winner.id),
+                           execution_options={"synchronize_session": False})
+    # Messages about the person's applications follow them; the account's own messages stay.
+    db.session.execute(
+        sa.update(Notification).where(Notification.citizen_id == other.id, Notification.application_id.is_not(None))
+        .values(citizen_id=winner.id), execution_options={"synchronize_session": False})
+    db.session.execute(
+        sa.update(FaceSession).where(FaceSession.citizen_id == other.id, FaceSession.status == "created")
+        .values(status="expired", reason="identity_moved"), execution_options={"synchronize_session": False})
+    other.forget_identity()
+    if not bound:
+        # A claim only: it ends without a word (a message would tell a squatter that the holder came).
+        return face_log.record("claim_dropped", other, pseudonym=pseudonym, request_id=request_id,
+                               provider=CLAIM_LOG_PROVIDER, adapter_version="1", reason=f"to:citizen:{winner.id}")
+    other.token_epoch += 1  # every token of the old account dies now (app/auth.py)
+    notifications.enqueue(citizen_id=other.id, application_id=None, kind="identity_moved",
+                          data=notifications.identity_moved_message())
+    return face_log.record("identity_unbound", other, pseudonym=pseudonym, request_id=request_id,
+                           reason=f"to:citizen:{winner.id}")

@@ -72,7 +72,7 @@ THING_MAX, PHRASE_MAX, CHARACTER_STRING_MAX = 20, 5, 32
 # The time shown is Beijing time; China has had no daylight saving time since 1991, so a fixed offset is exact.
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
 # The configuration key naming each kind's template.
-KIND_TEMPLATES = {"status_changed": "WECHAT_SUBSCRIBE_TEMPLATE_ID"}
+KIND_TEMPLATES = {"status_changed": "WECHAT_SUBSCRIBE_TEMPLATE_ID", "identity_moved": "WECHAT_ACCOUNT_TEMPLATE_ID"}
 OUTCOMES = ("sent", "refused", "retrying", "failed")
 
 
@@ -136,6 +136,16 @@ def status_message(application, matter_name: str | None, status: str, remark: st
         "time3": {"value": shown_at.strftime("%Y年%m月%d日 %H:%M")},
         "character_string4": {"value": str(application.id)[:CHARACTER_STRING_MAX]},
         "thing5": {"value": _thing(remark, DEFAULT_REMARKS.get(status, DEFAULT_REMARK))},
+    }
+
+
+def identity_moved_message(*, at: datetime | None = None) -> dict:
+    """Template data telling an account that its face-bound identity moved to another account (换绑)."""
+    shown_at = (at or utcnow()).astimezone(CHINA_TIME)
+    return {
+        "thing1": {"value": "实名身份已换绑"},
+        "time2": {"value": shown_at.strftime("%Y年%m月%d日 %H:%M")},
+        "thing3": {"value": "已在另一账号刷脸绑定,非本人请重新刷脸"},
     }
 
 

@@ -32,8 +32,10 @@ def load_config(app: Flask, overrides: Mapping | None) -> None:
     if "DATABASE_URL" in overrides:
         app.config["SQLALCHEMY_DATABASE_URI"] = config_module.sqlalchemy_url(overrides["DATABASE_URL"])
     config_module.validate(app.config)
-    # Chinese text as UTF-8, not \u escapes: half the size for citizens' phones.
-    app.json.ensure_ascii = False
+    # JSON in and out under one policy (app/bodies.py): bounded, finite, storable; Chinese as UTF-8.
+    from app.bodies import PolicyJSONProvider
+
+    app.json = PolicyJSONProvider(app)
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
@@ -65,20 +67,24 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Every API blueprint, through flask-smorest so each lands in the OpenAPI document."""
-    from app.api import BLUEPRINTS
+    """Every API blueprint, through flask-smorest so each lands in the OpenAPI document; /docs's own assets."""
+    from app.api import BLUEPRINTS, docs_assets
     from app.extensions import api
 
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    app.register_blueprint(docs_assets.blp)
 
 
 def register_request_guards(app: Flask) -> None:
-    """Steps around every view: the body's content type is checked; the response carries the request id."""
+    """Steps around every view: the body's content type, identifiers in the URL and the request's text are
+    checked; the response carries the request id."""
     from app import requestid
-    from app.api.guards import require_json_body
+    from app.api.guards import refuse_identifiers_in_url, refuse_unstorable_text, require_json_body
 
     app.before_request(require_json_body)
+    app.before_request(refuse_identifiers_in_url)
+    app.before_request(refuse_unstorable_text)
     requestid.init_app(app)
 
 

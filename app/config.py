@@ -250,9 +250,9 @@ def base_settings(env: Settings) -> dict:
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        # The browser of whoever reads /docs loads Swagger UI from here; point it at an internal mirror
-        # where clients have no internet access.
-        "OPENAPI_SWAGGER_UI_URL": env.str("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"),
+        # Where the browser of whoever reads /docs loads Swagger UI from: by default the app itself
+        # (app/api/docs_assets.py), so the docs work on an offline intranet.
+        "OPENAPI_SWAGGER_UI_URL": env.str("OPENAPI_SWAGGER_UI_URL", "/docs/assets/"),
     }
 
 

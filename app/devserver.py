@@ -9,10 +9,27 @@ without the sandbox.
 
 from __future__ import annotations
 
+import re
+import socket
+
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import run_simple
+from werkzeug.serving import WSGIRequestHandler, run_simple
+
+QUERY = re.compile(r"\?\S*")
+
+
+class PathOnlyRequestHandler(WSGIRequestHandler):
+    """The development server's access log, without query strings: a URL may carry what no log may keep
+    (the API refuses identifiers in URLs, but it must see them to refuse them)."""
+
+    def log_request(self, code="-", size="-"):
+        # Called once the response starts, when the request's environ has long been built from the path.
+        self.requestline = QUERY.sub("", self.requestline, count=1)
+        if hasattr(self, "path"):
+            self.path = self.path.split("?", 1)[0]
+        super().log_request(code, size)
 
 
 @click.command("seed")
@@ -34,6 +51,7 @@ def dev_command(host: str, port: int):
     app = current_app._get_current_object()
     if not app.config["SANDBOX_ENABLED"]:
         raise click.ClickException("flask dev runs the sandbox; set SANDBOX_ENABLED=1 (never in production)")
+    check_port_free(host, port)
     servers = start_sandbox(app)
     for name, server in servers.items():
         click.echo(f"sandbox {name:<24} {server.url}")
@@ -48,7 +66,7 @@ def dev_command(host: str, port: int):
     stop_worker = start_worker_thread(app)
     try:
         # run_simple, not app.run: Flask ignores app.run() inside a `flask` CLI command.
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=PathOnlyRequestHandler)
     finally:
         stop_worker.set()
         for server in servers.values():
@@ -56,22 +74,34 @@ def dev_command(host: str, port: int):
 
 
 def start_sandbox(app: Flask) -> dict:
-    """Start each sandbox stand-in on its configured port; returns the running servers by name."""
-    from app.sandbox.connectors import start_bureaus
+    """Start each sandbox stand-in on its configured port; returns the running servers by name.
+
+    A port already in use stops the start, naming the setting that moves it.
+    """
+    from app.sandbox.bureaus import KINDS, create_bureau_app
     from app.sandbox.server import serve
     from app.sandbox.wechat import create_wechat_app
 
-    host = app.config["SANDBOX_HOST"]
-    servers = {
-        "wechat": serve(
-            create_wechat_app(appid=app.config["WECHAT_APPID"], secret=app.config["WECHAT_SECRET"]),
-            host,
-            app.config["SANDBOX_WECHAT_PORT"],
-        ),
-    }
-    bureaus = start_bureaus(host, app.config["SANDBOX_BUREAU_BASE_PORT"])
-    servers.update({f"bureau:{kind}": server for kind, server in bureaus.items()})
-    return servers
+    host, base = app.config["SANDBOX_HOST"], app.config["SANDBOX_BUREAU_BASE_PORT"]
+    plan = [("wechat", lambda: create_wechat_app(appid=app.config["WECHAT_APPID"], secret=app.config["WECHAT_SECRET"]),
+             app.config["SANDBOX_WECHAT_PORT"], "SANDBOX_WECHAT_PORT")]
+    plan += [(f"bureau:{kind}", lambda kind=kind: create_bureau_app(kind), base + offset,
+              f"SANDBOX_BUREAU_BASE_PORT (the six bureaus use {base}-{base + len(KINDS) - 1})")
+             for offset, kind in enumerate(KINDS)]
+    # Every port first, so a busy one stops nothing half-started (werkzeug itself would exit on the first).
+    for _name, _make, port, setting in plan:
+        check_port_free(host, port, setting)
+    return {name: serve(make(), host, port) for name, make, port, _setting in plan}
+
+
+def check_port_free(host: str, port: int, setting: str = "PORT (make run PORT=5050)") -> None:
+    """Refuse early when a port is taken, naming the setting that moves it (werkzeug only says it is busy)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(f"port {port} on {host} is in use ({exc.strerror}): another `make run`? "
+                                       f"Stop it, or set {setting} to a free port") from None
 
 
 def push_bureau_secrets() -> int:

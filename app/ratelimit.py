@@ -41,6 +41,9 @@ class PerAppLimiter(Limiter):
     _key_prefix = _per_app("_key_prefix")
 
     def init_app(self, app: Flask) -> None:
+        # Before Flask-Limiter's own: after_request functions run last-registered first, so this one sees
+        # the headers Flask-Limiter adds.
+        app.after_request(retry_after_only_when_refused)
         self._binding = True
         try:
             # Start from the constructor's values, not the previous app's, then let this app's config fill in.
@@ -50,3 +53,14 @@ class PerAppLimiter(Limiter):
             app.extensions[EXTENSION] = {name: getattr(self, name) for name in PER_APP}
         finally:
             self._binding = False
+
+
+RETRY_STATUSES = frozenset({429, 503})
+
+
+def retry_after_only_when_refused(response):
+    """Flask-Limiter's headers put `Retry-After` on every answer; it means "wait before retrying", so a 200 or
+    a 401 carrying it misleads clients that honour it (RFC 9110: 503 and 3xx, here 429 and 503)."""
+    if response.status_code not in RETRY_STATUSES:
+        response.headers.pop("Retry-After", None)
+    return response

@@ -120,7 +120,7 @@ def test_unknown_users_cost_a_hash_verification_too(client):
     assert unknown > known / 3
 
 
-def test_repeated_failures_lock_the_username(app, client):
+def test_repeated_failures_lock_the_username_for_that_address(app, client):
     limit = app.config["STAFF_LOGIN_MAX_FAILURES"]
     for _ in range(limit):
         assert_error(staff_login(client, "admin", "wrong-password"), 401, "invalid_credentials")
@@ -135,6 +135,39 @@ def test_unknown_usernames_lock_the_same_way(app, client):
     for _ in range(app.config["STAFF_LOGIN_MAX_FAILURES"]):
         assert_error(staff_login(client, "ghost", "wrong-password"), 401, "invalid_credentials")
     assert_error(staff_login(client, "ghost", "wrong-password"), 429, "rate_limited")
+
+
+def login_from(url: str, source: str, username: str, password: str = "sandbox-pass") -> tuple[int, dict]:
+    """A staff login over real HTTP from the loopback address `source` (the server sees it as the client)."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10, source_address=(source, 0))
+    try:
+        connection.request("POST", "/api/v1/auth/staff/login", headers={"Content-Type": "application/json"},
+                           body=json.dumps({"username": username, "password": password}))
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        connection.close()
+
+
+def test_failures_from_one_address_never_lock_the_account_for_another(app):
+    """The fuzzer (or an attacker) locked `admin` for everyone with five wrong passwords; now only for itself."""
+    from app.sandbox.server import serve
+
+    server = serve(app)
+    try:
+        for _ in range(app.config["STAFF_LOGIN_MAX_FAILURES"]):
+            assert login_from(server.url, "127.0.0.2", "admin", "wrong-password")[0] == 401
+        status, body = login_from(server.url, "127.0.0.2", "admin")  # the right password, from the attacker
+        assert (status, body["error"]) == (429, "rate_limited") and "锁定" in body["message"]
+        status, body = login_from(server.url, "127.0.0.1", "admin")  # the admin at their own desk
+        assert status == 200 and body["staff"]["username"] == "admin"
+    finally:
+        server.stop()
 
 
 def test_the_lock_expires_after_the_window(app, client, monkeypatch):

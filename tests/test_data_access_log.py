@@ -100,19 +100,19 @@ def test_auditors_query_with_filters_and_every_query_is_logged(app, client, audi
     first = everything["items"][0]
     assert len(first["record_hash"]) == 64 and first["prev_hash"] == "0" * 64
 
-    by_person = client.get("/api/v1/audit/data-access", headers=auditor,
-                           query_string={"id_number": ZHANG_WEI[1]}).json["items"]
+    by_person = client.post("/api/v1/audit/data-access/search", headers=auditor,
+                            json={"id_number": ZHANG_WEI[1]}).json["items"]
     assert len(by_person) == 3 and {r["citizen_pseudonym"] for r in by_person} == {
         everything["items"][0]["citizen_pseudonym"]}
-    lowercase_x = client.get("/api/v1/audit/data-access", headers=auditor,
-                             query_string={"id_number": " 410105198503120013 "}).json["items"]
+    lowercase_x = client.post("/api/v1/audit/data-access/search", headers=auditor,
+                              json={"id_number": " 410105198503120013 "}).json["items"]
     assert lowercase_x == by_person
     by_connector = client.get("/api/v1/audit/data-access?connector=rsj-social-insurance", headers=auditor).json
     assert {r["application_id"] for r in by_connector["items"]} == {history["zhang_app"], history["li_app"]}
     by_application = client.get(f"/api/v1/audit/data-access?application_id={history['li_app']}",
                                 headers=auditor).json
     assert [r["connector_id"] for r in by_application["items"]] == ["rsj-social-insurance"]
-    nobody = client.get("/api/v1/audit/data-access", headers=auditor, query_string={"id_number": ZHAO_LEI[1]})
+    nobody = client.post("/api/v1/audit/data-access/search", headers=auditor, json={"id_number": ZHAO_LEI[1]})
     assert nobody.json["items"] == []
 
     logged = auditor_records(app)

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from app.sandbox.server import serve
-from demo.journey import DemoError, main, run_journey
+from demo.journey import main, run_journey
 
 PERSON_ID_NUMBER = "410105198503120013"
 
@@ -88,3 +88,50 @@ def test_an_unreachable_api_says_to_start_it(capsys):
     assert main(["--base-url", url, "--timeout", "2"]) == 1
     error = capsys.readouterr().err
     assert f"the API at {url} is not reachable" in error and "start it with `make run` first" in error
+
+
+def test_no_log_line_of_a_whole_journey_names_anyone(app, bureaus, caplog, capfd):
+    """Every log line of `make demo`'s journey, the access log of the development server's request handler
+    included, and of an auditor looking people up: no sandbox person's name or ID number."""
+    import logging
+    import threading
+
+    import requests
+    from werkzeug.serving import make_server
+
+    from app.devserver import PathOnlyRequestHandler
+    from app.sandbox.people import PEOPLE
+
+    caplog.set_level(logging.DEBUG)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=PathOnlyRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        journey(url)
+        token = requests.post(f"{url}/api/v1/auth/staff/login", timeout=10,
+                              json={"username": "auditor", "password": "sandbox-pass"}).json()["access_token"]
+        auditor = {"Authorization": f"Bearer {token}"}
+        for person in PEOPLE:
+            for log in ("face-verifications", "data-access"):
+                found = requests.post(f"{url}/api/v1/audit/{log}/search", headers=auditor, timeout=10,
+                                      json={"id_number": person.id_number})
+                assert found.status_code == 200
+            # A client that puts the number in the URL anyway: refused, and absent from the server's access
+            # log. (This client's own debug log of its bad URL is the client's, and kept out here.)
+            urllib3_log = logging.getLogger("urllib3.connectionpool")
+            urllib3_log.disabled = True
+            try:
+                refused = requests.get(f"{url}/api/v1/audit/data-access", headers=auditor, timeout=10,
+                                       params={"id_number": person.id_number})
+            finally:
+                urllib3_log.disabled = False
+            assert refused.status_code == 422
+    finally:
+        server.shutdown()
+        thread.join(5)
+    logged = caplog.text + capfd.readouterr().err
+    assert "POST /api/v1/face/sessions" in logged and "GET /api/v1/audit/data-access" in logged  # it did log
+    for person in PEOPLE:
+        for secret in (person.name, person.id_number, person.id_number.lower()):
+            assert secret not in logged, secret

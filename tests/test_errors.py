@@ -104,3 +104,10 @@ def test_readyz_is_503_when_the_database_is_down(make_app):
     response = broken.test_client().get("/readyz")
     body = assert_error(response, 503, "not_ready")
     assert body["errors"]["checks"]["database"] == "failed"
+
+
+def test_retry_after_only_on_answers_that_ask_to_retry(client):
+    """Flask-Limiter's headers put Retry-After on every answer; a client honouring it would wait after a 200."""
+    assert "Retry-After" not in client.get("/api/v1/matters").headers
+    refused = client.post("/api/v1/auth/staff/login", json={"username": "nobody", "password": "wrong"})
+    assert refused.status_code == 401 and "Retry-After" not in refused.headers

@@ -111,7 +111,7 @@ def test_no_sandbox_identity_in_any_log_record_or_log_line(app, client, login_ci
     client.post(f"/api/v1/applications/{created['id']}/prefill", headers=headers["张伟"])
     auditor = staff_headers("auditor")
     for person in people.PEOPLE:
-        client.get("/api/v1/audit/data-access", headers=auditor, query_string={"id_number": person.id_number})
+        client.post("/api/v1/audit/data-access/search", headers=auditor, json={"id_number": person.id_number})
     client.get("/api/v1/audit/data-access/export?format=jsonl", headers=auditor).get_data()
     client.post("/api/v1/audit/verify", headers=auditor, json={"log": "all"})
 

@@ -1,9 +1,9 @@
 """帮办代办: citizens authorise agents; agents see who authorised them."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.api.blueprint import Blueprint
 from app.auth import ASSURANCE_DOC, current_citizen, current_staff, require
 from app.errors import ErrorSchema
 from app.schemas.common import PageQuerySchema

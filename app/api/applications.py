@@ -5,9 +5,9 @@ from functools import wraps
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.api.blueprint import Blueprint
 from app.auth import ASSURANCE_DOC, current_citizen, require
 from app.errors import ErrorSchema, ValidationFailed
 from app.requestid import request_id

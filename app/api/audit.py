@@ -3,15 +3,16 @@
 from flask import Response, stream_with_context
 from flask.views import MethodView
 from flask_jwt_extended import get_jwt_identity
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.api.blueprint import Blueprint
 from app.auth import require
 from app.errors import ErrorSchema
 from app.requestid import request_id
 from app.schemas.audit import (
     DataAccessPageSchema,
     DataAccessQuerySchema,
+    DataAccessSearchSchema,
     ExportQuerySchema,
     VerifyBodySchema,
     VerifyResultSchema,
@@ -21,6 +22,7 @@ from app.services import audit
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit: the access logs and their chains")
 
 DATA_ACCESS_QUERY = DataAccessQuerySchema()
+DATA_ACCESS_SEARCH = DataAccessSearchSchema()
 EXPORT_QUERY = ExportQuerySchema()
 EXPORT_DESCRIPTION = ("streamed, per `format`: CSV with a header row (lists joined by `;`; cells that would start "
                       "a spreadsheet formula are prefixed with `'`) or JSON Lines (one record per line)")
@@ -34,6 +36,9 @@ def error(status: int, description: str):
 
 UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
 FORBIDDEN = error(403, "`forbidden`: not an auditor token")
+# Auditor reads are logged before they are served: when that log cannot be written, nothing is served.
+LOG_UNAVAILABLE = error(503, "`audit_log_unavailable`: the auditor-access log cannot be written (see POST "
+                             "/api/v1/audit/verify); nothing was served")
 
 
 @blp.route("/audit/data-access")
@@ -43,9 +48,29 @@ class DataAccessLog(MethodView):
     @blp.response(200, DataAccessPageSchema)
     @UNAUTHORIZED
     @FORBIDDEN
+    @LOG_UNAVAILABLE
     def get(self, args):
         """Query the data-access log in record order, with filters and a cursor; the query itself is logged."""
         return audit.query("data-access", args, actor=get_jwt_identity(), request_id=request_id())
+
+
+@blp.route("/audit/data-access/search")
+class DataAccessSearch(MethodView):
+    @require("auditor")
+    @blp.arguments(DATA_ACCESS_SEARCH, unknown=RAISE)
+    @blp.response(200, DataAccessPageSchema)
+    @UNAUTHORIZED
+    @FORBIDDEN
+    @LOG_UNAVAILABLE
+    @error(422, "`validation_failed`: a bad filter or cursor")
+    def post(self, body):
+        """Search the data-access log, for a person among other filters.
+
+        The same filters as the GET, and `id_number`, in the body: a person's ID number never travels in a URL
+        (where access logs and proxies would keep it). It is matched through its keyed hash; the search is
+        logged with the hash only.
+        """
+        return audit.query("data-access", body, actor=get_jwt_identity(), request_id=request_id())
 
 
 @blp.route("/audit/<log>/export")
@@ -57,6 +82,7 @@ class Export(MethodView):
                       description=EXPORT_DESCRIPTION)
     @UNAUTHORIZED
     @FORBIDDEN
+    @LOG_UNAVAILABLE
     @error(404, "`not_found`: no such log (exportable: `data-access`, `face-verifications`)")
     def get(self, args, log):
         """Stream a log (`data-access` or `face-verifications`) as CSV or JSON Lines, oldest first; the export

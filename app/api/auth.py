@@ -1,10 +1,10 @@
 """Login (citizens through WeChat, staff with a password), token refresh and logout."""
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, get_jwt
-from flask_smorest import Blueprint
 
+from app.api.blueprint import Blueprint
 from app.auth import require
 from app.errors import ErrorSchema
 from app.extensions import limiter
@@ -50,11 +50,13 @@ class StaffLogin(MethodView):
     @blp.response(200, StaffLoginResponseSchema)
     @error(401, "`invalid_credentials`: unknown username or wrong password (the same answer for both)")
     @error(403, "`account_disabled`: the password is right but the account is deactivated")
-    @error(429, "`rate_limited`: too many failures for this username, or too many logins from this address",
+    @error(429, "`rate_limited`: too many failures for this username from this address, or too many logins from "
+                "this address",
            headers=RETRY_AFTER)
     def post(self, body):
         """Log a staff member in with username and password."""
-        staff, tokens = auth_service.login_staff(body["username"], body["password"])
+        staff, tokens = auth_service.login_staff(body["username"], body["password"],
+                                                 client_address=request.remote_addr or "unknown")
         return {**tokens, "staff": staff}
 
 

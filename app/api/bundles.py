@@ -1,10 +1,10 @@
 """一件事 applications: one form, one consent, one prefill, fanned out to one application per matter."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api.applications import IDEMPOTENCY_KEY, idempotency_key
+from app.api.blueprint import Blueprint
 from app.auth import ASSURANCE_DOC, current_citizen, require
 from app.errors import ErrorSchema
 from app.requestid import request_id

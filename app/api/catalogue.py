@@ -7,9 +7,9 @@ Read endpoints answer from the catalogue cache with a strong ETag and `Cache-Con
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import get_jwt_identity
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.api.blueprint import Blueprint
 from app.auth import require
 from app.schemas.catalogue import (
     BundlePageSchema,

@@ -1,9 +1,9 @@
 """The connector registry: bureaus register and manage their data services; admins approve and disable them."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.api.blueprint import Blueprint
 from app.auth import current_staff, require
 from app.errors import ErrorSchema
 from app.schemas.connectors import (

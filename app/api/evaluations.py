@@ -1,9 +1,9 @@
 """好差评: the applicant rates a completed application; the department's reviewers work the rectifications."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.api.blueprint import Blueprint
 from app.api.review import reviewer
 from app.auth import ASSURANCE_DOC, current_citizen, require
 from app.errors import ErrorSchema

@@ -4,8 +4,8 @@ from functools import wraps
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from app.api.blueprint import Blueprint
 from app.auth import current_citizen, require
 from app.errors import ErrorSchema
 from app.requestid import request_id

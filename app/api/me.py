@@ -1,9 +1,9 @@
 """The citizen's own record: profile, real-name binding, consent receipts and who accessed my data."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.api.blueprint import Blueprint
 from app.auth import ASSURANCE_DOC, current_citizen, require
 from app.errors import ErrorSchema
 from app.requestid import request_id

@@ -1,10 +1,10 @@
 """Department staff: the reviewers' inbox, decisions, delivery, and recorded false promises."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api.applications import file_response
+from app.api.blueprint import Blueprint
 from app.auth import current_staff, require
 from app.errors import ErrorSchema
 from app.schemas.applications import ApplicationDetailSchema

@@ -2,10 +2,10 @@
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.api.blueprint import Blueprint
 from app.errors import AppError
 from app.extensions import db
 from app.schemas.service import HealthSchema

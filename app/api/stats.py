@@ -6,9 +6,9 @@ face pass rates per provider and day (GET /api/v1/audit/face-verifications/stats
 
 from flask.views import MethodView
 from flask_jwt_extended import get_jwt_identity
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.api.blueprint import Blueprint
 from app.auth import require
 from app.errors import ErrorSchema
 from app.requestid import request_id

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -31,17 +32,28 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.errors import AppError
 from app.extensions import db
 from app.models.audit import ChainedRecord, ChainHead
 from app.models.base import utcnow
 
-__all__ = ["ChainedRecord", "VerifyResult", "append", "append_many", "appending", "verify_chain"]
+__all__ = ["ChainUnavailable", "ChainedRecord", "VerifyResult", "append", "append_many", "appending",
+           "verify_chain"]
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+
+
+class ChainUnavailable(AppError):
+    """A chain cannot be appended to: its head row is gone or disagrees with its records (a finding for
+    `flask audit verify`). Nothing that needs the record is done: fail closed, but answer."""
+
+    status_code, error, message = 503, "audit_log_unavailable", "审计日志暂时无法写入,本次操作未执行,请稍后再试"
+
 _local_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _HEADS = ChainHead.__table__
 _PENDING = "audit_chain_pending"  # session.info key of the records `appending` waits to write
@@ -199,7 +211,7 @@ def _write(connection: Connection, model: type, rows: list[dict]) -> list[dict]:
     unit of work has nothing left to decide, and its bookkeeping was most of the time spent logging a prefill.
     """
     keys, defaults = _columns(model)
-    seq, head_hash = _locked_head(connection, model.CHAIN)
+    seq, head_hash = _locked_head(connection, model)
     written = []
     for fields in rows:
         unknown = fields.keys() - keys.keys()
@@ -218,7 +230,14 @@ def _write(connection: Connection, model: type, rows: list[dict]) -> list[dict]:
             head_hash, model.chain_payload(SimpleNamespace(**row, CHAIN=model.CHAIN,
                                                            HASHED_FIELDS=model.HASHED_FIELDS)))
         written.append(row)
-    connection.execute(model.__table__.insert(), written)
+    try:
+        connection.execute(model.__table__.insert(), written)
+    except IntegrityError:
+        if not _head_behind(model, seq - len(written)):
+            raise  # a record of the caller's that breaks a constraint
+        # The head was rolled back behind its records: appending would fork the chain. Never overwrite history.
+        log.error("chain %s: the head row is behind its records; run `flask audit verify`", model.CHAIN)
+        raise ChainUnavailable() from None
     connection.execute(_HEADS.update().where(_HEADS.c.chain == model.CHAIN).values(seq=seq, head_hash=head_hash))
     return written
 
@@ -235,10 +254,25 @@ def _columns(model: type) -> tuple[dict[str, None], list[tuple[str, Any]]]:
     return keys, defaults
 
 
-def _locked_head(connection: Connection, chain: str) -> tuple[int, str]:
-    """(seq, head_hash) of the chain's head row, locked for this transaction; created on the first record."""
+def _head_behind(model: type, head_seq: int) -> bool:
+    """Whether the chain holds records past `head_seq` (read on a connection of its own: the failed
+    transaction can read nothing more on PostgreSQL)."""
+    with db.engine.connect() as connection:
+        return (connection.execute(select(func.max(model.seq))).scalar() or 0) > head_seq
+
+
+def _locked_head(connection: Connection, model: type) -> tuple[int, str]:
+    """(seq, head_hash) of the chain's head row, locked for this transaction; created on the first record.
+
+    A chain that has records but no head lost its head (deleted with the tail, or by hand): starting a new
+    chain over the old records would hide that, so it is ChainUnavailable until an operator has looked.
+    """
+    chain = model.CHAIN
     query = select(_HEADS.c.seq, _HEADS.c.head_hash).where(_HEADS.c.chain == chain).with_for_update()
     head = connection.execute(query).first()
+    if head is None and connection.execute(select(func.max(model.seq))).scalar() is not None:
+        log.error("chain %s has records but no head row; run `flask audit verify`", chain)
+        raise ChainUnavailable()
     if head is None:
         try:
             with connection.begin_nested():  # two first writers may race to create it: one wins, both go on

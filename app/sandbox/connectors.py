@@ -1,7 +1,7 @@
 """The sandbox bureaus as connectors: where they listen, starting them, and handing them their secrets.
 
 Development and tests only (imported when SANDBOX_ENABLED). `flask dev` starts the six bureaus on
-SANDBOX_BUREAU_BASE_PORT and the following ports; `flask seed` registers them as active connectors
+SANDBOX_BUREAU_BASE_PORT and the following ports (app/devserver.py); `flask seed` registers them as active connectors
 (app/services/connectors.py `seed_sandbox_connectors`), and `push_secrets` tells each running bureau the
 secret the platform generated for it, as a bureau operator would configure it by hand.
 """
@@ -12,8 +12,7 @@ from collections.abc import Mapping
 
 import requests
 
-from app.sandbox.bureaus import BUREAUS, KINDS, create_bureau_app
-from app.sandbox.server import RunningServer, serve
+from app.sandbox.bureaus import BUREAUS, KINDS
 
 
 def bureau_urls(config: Mapping) -> dict[str, str]:
@@ -23,11 +22,6 @@ def bureau_urls(config: Mapping) -> dict[str, str]:
         return {kind: configured[kind].rstrip("/") for kind in KINDS if kind in configured}
     host, base = config["SANDBOX_HOST"], int(config["SANDBOX_BUREAU_BASE_PORT"])
     return {kind: f"http://{host}:{base + offset}" for offset, kind in enumerate(KINDS)}
-
-
-def start_bureaus(host: str, base_port: int) -> dict[str, RunningServer]:
-    """Start the six bureaus (no secret yet: they refuse queries until `push_secrets`)."""
-    return {kind: serve(create_bureau_app(kind), host, base_port + offset) for offset, kind in enumerate(KINDS)}
 
 
 def push_secrets(connectors: Mapping[str, tuple[str, str, str]], *, timeout: float = 5.0) -> None:

@@ -22,12 +22,11 @@ class TimeRangeSchema(ma.Schema):
 
 
 class LogQuerySchema(TimeRangeSchema):
-    """The filters and paging every log query shares (each log adds its own filters)."""
+    """The filters and paging every log query shares (each log adds its own filters).
 
-    id_number = fields.String(
-        validate=[Length(min=1, max=32), FullMatch(PRINTABLE_PATTERN, error="不能包含控制字符")],
-        metadata={"description": "matched through its keyed hash (records hold no plaintext identity)"},
-    )
+    No person filter here: an ID number never travels in a URL (POST …/search takes it in the body).
+    """
+
     cursor = fields.String(validate=Length(min=1, max=200),
                            metadata={"description": "`next_cursor` of the previous page"})
     limit = fields.Integer(load_default=50, validate=Range(min=1, max=MAX_LIMIT))
@@ -36,6 +35,21 @@ class LogQuerySchema(TimeRangeSchema):
 class DataAccessQuerySchema(LogQuerySchema):
     connector = opaque_id("connector id")
     application_id = opaque_id("application id")
+
+
+def person_filter() -> fields.String:
+    """The `id_number` of a search body: matched through its keyed hash, never logged or echoed."""
+    return fields.String(
+        validate=[Length(min=1, max=32), FullMatch(PRINTABLE_PATTERN, error="不能包含控制字符")],
+        metadata={"description": "a person's ID number, matched through its keyed hash (records hold no "
+                                 "plaintext identity; the auditor-access log keeps only the hash)"},
+    )
+
+
+class DataAccessSearchSchema(DataAccessQuerySchema):
+    """POST /audit/data-access/search: the GET filters and a person, in the body."""
+
+    id_number = person_filter()
 
 
 class ExportQuerySchema(TimeRangeSchema):
@@ -102,3 +116,8 @@ class ChainResultSchema(ma.Schema):
 class VerifyResultSchema(ChainResultSchema):
     logs = fields.Dict(keys=fields.String(), values=fields.Nested(ChainResultSchema), required=True)
     verified_at = fields.AwareDateTime(required=True)
+    access_logged = fields.Boolean(
+        required=True,
+        metadata={"description": "whether this verification is in the auditor-access log; false when that "
+                                 "log cannot be written (its break is then in the answer itself)"},
+    )

@@ -7,7 +7,7 @@ from marshmallow import fields
 from marshmallow.validate import Length, OneOf
 
 from app.models.face import DECISIONS, EVENTS, PURPOSES
-from app.schemas.audit import ChainRecordSchema, CursorPageSchema, LogQuerySchema, TimeRangeSchema
+from app.schemas.audit import ChainRecordSchema, CursorPageSchema, LogQuerySchema, TimeRangeSchema, person_filter
 from app.schemas.auth import RequestSchema, TokenPairSchema
 from app.schemas.catalogue import CODE_PATTERN, FullMatch
 from app.schemas.common import opaque_id
@@ -146,6 +146,12 @@ class FaceLogQuerySchema(LogQuerySchema):
     matter_code = matter_code()
     event = fields.String(validate=OneOf(EVENTS))
     session_id = opaque_id("a face session id")
+
+
+class FaceLogSearchSchema(FaceLogQuerySchema):
+    """POST /audit/face-verifications/search: the GET filters and a person, in the body."""
+
+    id_number = person_filter()
 
 
 class FaceRecordSchema(ChainRecordSchema):

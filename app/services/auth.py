@@ -3,11 +3,14 @@
 Every login starts a login session: its access and refresh tokens (and the access tokens later refreshed
 from it) share a random `sid` claim, so logging out with any one of them ends them all (app/auth.py).
 
-Staff lockout: STAFF_LOGIN_MAX_FAILURES wrong passwords for one username within STAFF_LOGIN_WINDOW_SECONDS
-lock that username for STAFF_LOGIN_WINDOW_SECONDS; while locked even the right password gets 429. Unknown
-usernames count and lock the same way and cost the same hash verification, so neither the answer nor its
-timing tells whether an account exists. The counters live in the shared state store (Redis in production),
-keyed by a pseudonym of the username.
+Staff lockout: STAFF_LOGIN_MAX_FAILURES wrong passwords for one username *from one client address* within
+STAFF_LOGIN_WINDOW_SECONDS lock that username for that address for STAFF_LOGIN_WINDOW_SECONDS; while locked
+even the right password gets 429 there. Failures from one address never lock the account for another: a
+lock per username alone let anyone lock `admin` out with five wrong passwords (a denial of service against
+the people who run the service). Guessing across many usernames from one address is held by the per-address
+limit of the login endpoint (STAFF_LOGIN_RATE_LIMIT). Unknown usernames count and lock the same way and cost
+the same hash verification, so neither the answer nor its timing tells whether an account exists. The
+counters live in the shared state store (Redis in production), keyed by a pseudonym of username and address.
 """
 
 from __future__ import annotations
@@ -104,16 +107,16 @@ def _upsert_citizen(openid: str, unionid: str | None, session_key_encrypted: str
     raise AssertionError("unreachable")
 
 
-def _login_keys(username: str) -> tuple[str, str]:
-    key = vault().pseudonym(username, kind="staff-login")
+def _login_keys(username: str, client_address: str) -> tuple[str, str]:
+    key = vault().pseudonym(f"{username}\n{client_address}", kind="staff-login")
     return f"staff-login:failures:{key}", f"staff-login:locked:{key}"
 
 
-def login_staff(username: str, password: str) -> tuple[StaffUser, dict]:
-    """Check a staff password (with lockout) and issue tokens."""
+def login_staff(username: str, password: str, *, client_address: str) -> tuple[StaffUser, dict]:
+    """Check a staff password (with the lockout per username and address) and issue tokens."""
     config, store = current_app.config, current_app.extensions["state"]
     username = normalise_username(username)
-    failures_key, locked_key = _login_keys(username)
+    failures_key, locked_key = _login_keys(username, client_address)
     if store.exists(locked_key):
         raise AccountLocked(retry_after=store.ttl(locked_key))
 

@@ -57,7 +57,7 @@ class DataAccessLog(MethodView):
 @blp.route("/audit/data-access/search")
 class DataAccessSearch(MethodView):
     @require("auditor")
-    @blp.arguments(DATA_ACCESS_SEARCH, unknown=RAISE)
+    @blp.arguments(DATA_ACCESS_SEARCH, unknown=RAISE, required=False)  # every filter is optional
     @blp.response(200, DataAccessPageSchema)
     @UNAUTHORIZED
     @FORBIDDEN

@@ -57,7 +57,7 @@ class FaceLog(MethodView):
 @blp.route("/audit/face-verifications/search")
 class FaceLogSearch(MethodView):
     @require("auditor")
-    @blp.arguments(FACE_LOG_SEARCH, unknown=RAISE)
+    @blp.arguments(FACE_LOG_SEARCH, unknown=RAISE, required=False)  # every filter is optional
     @blp.response(200, FacePageSchema)
     @UNAUTHORIZED
     @FORBIDDEN

@@ -186,6 +186,11 @@ def face_verified(citizen: Citizen, *, at=None) -> bool:
     return until is not None and until > (at or utcnow())
 
 
+def _log(event: str, citizen: Citizen, **fields: Any) -> None:
+    """Append one record to the verification log (committed on return)."""
+    face_log.append(face_log.record(event, citizen, **fields))
+
+
 # ------------------------------------------------------------------------------------------------ consent
 
 
@@ -261,11 +266,6 @@ def withdraw_consent(citizen: Citizen, *, request_id: str) -> dict:
     return consent_view(citizen)
 
 
-def _log(event: str, citizen: Citizen, **fields: Any) -> None:
-    """Append one record to the verification log (committed on return)."""
-    face_log.append(face_log.record(event, citizen, **fields))
-
-
 # ------------------------------------------------------------------------------------------------ rate limit
 
 
@@ -300,7 +300,7 @@ def _refuse_if_locked(citizen: Citizen, *, request_id: str, session: FaceSession
         return
     extra = {} if session else {"purpose": purpose, "matter_code": matter_code, "application_id": application_id}
     _log("rate_limited", citizen, request_id=request_id, session=session, reason="too_many_failures",
-                    failure_limit=int(_config("FACE_MAX_FAILURES")), **extra)
+         failure_limit=int(_config("FACE_MAX_FAILURES")), **extra)
     raise RateLimited("人脸核验失败次数过多,请稍后再试或按办事指南中的非刷脸方式办理", retry_after=retry_after)
 
 
@@ -403,7 +403,7 @@ def start_session(citizen: Citizen, *, purpose: str, biometric_consent: bool, ma
     binding = {"purpose": purpose, "matter_code": matter_code, "application_id": application_id}
     if matter is not None and _config("FACE_REQUIRE_LIVENESS") and not adapter.capabilities.liveness:
         _log("session_refused", citizen, request_id=request_id, reason="liveness_unavailable",
-                        **binding)
+             **binding)
         raise FaceCapabilityMissing(errors={"json": {"matter_code": ["liveness_unavailable"]}})
     _refuse_if_locked(citizen, request_id=request_id, **binding)
     consent = _grant_consent(citizen, request_id=request_id)
@@ -434,7 +434,7 @@ def start_session(citizen: Citizen, *, purpose: str, biometric_consent: bool, ma
     db.session.add(session)
     db.session.commit()
     _log("session_started", citizen, request_id=request_id, session=session,
-                    failure_limit=int(_config("FACE_MAX_FAILURES")))
+         failure_limit=int(_config("FACE_MAX_FAILURES")))
     return {
         "session_id": session.id,
         "provider": session.provider,
@@ -466,7 +466,7 @@ def _own_session(session_id: str, citizen: Citizen, *, request_id: str) -> FaceS
         raise NotFound("人脸核验不存在")
     if session.citizen_id != citizen.id:
         _log("wrong_citizen", citizen, request_id=request_id, session=session,
-                        reason="not_the_session_owner")
+             reason="not_the_session_owner")
         raise NotFound("人脸核验不存在")
     return session
 
@@ -487,7 +487,7 @@ def _refuse_unusable(session: FaceSession, citizen: Citizen, *, request_id: str)
     """Raise the answer for a session that cannot be completed now: consumed, expired, or another provider's."""
     if session.status == "consumed":
         _log("replay_rejected", citizen, request_id=request_id, session=session,
-                        reason="already_consumed")
+             reason="already_consumed")
         raise FaceSessionConsumed()
     if session.status == "expired":
         raise _expire(session, citizen, reason=session.reason or "expired", request_id=request_id)
@@ -534,12 +534,12 @@ def complete_session(session_id: str, citizen: Citizen, *, evidence: Any, reques
         raise FaceResultPending() from None
     except (IdentityDataMissing, ReferenceUnusable) as exc:
         _log("reference_unavailable", citizen, request_id=request_id, session=session,
-                        reason=exc.reason)
+             reason=exc.reason)
         raise FaceReferenceUnavailable() from None
     except (ProviderUnavailable, ConfigurationError) as exc:
         _log_provider_fault(exc, "result")
         _log("provider_unavailable", citizen, request_id=request_id, session=session,
-                        reason=exc.reason)
+             reason=exc.reason)
         raise FaceProviderUnavailable() from None
     finally:
         identity = None  # noqa: F841 - the identity lives for the provider call only

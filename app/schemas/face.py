@@ -44,7 +44,9 @@ class SessionCreateSchema(RequestSchema):
     biometric_consent = JsonBoolean(
         required=True,
         metadata={"description": "must be true: the citizen agreed to the biometric consent text "
-                                 "(GET /api/v1/me/biometric-consent), recorded separately from data consent"},
+                                 "(GET /api/v1/me/biometric-consent), recorded separately from data consent; "
+                                 "anything else is 422 `consent_required`",
+                  "enum": [True]},
     )
     consent_version = fields.String(
         validate=Length(min=1, max=32),

@@ -31,8 +31,15 @@ class MeSchema(ma.Schema):
     created_at = ma.fields.AwareDateTime(required=True)
 
 
+ID_NUMBER_PATTERN = r"^\s*[0-9]{17}[0-9Xx]\s*$"
+
+
 class RealNameSchema(RequestSchema):
     name = text("the citizen's legal name in Chinese characters (· between parts of minority names)",
                 example="张伟")
-    id_number = text("18-character resident ID number (GB 11643); a final lowercase x is accepted",
-                     example="410105198503120013")
+    # The pattern states the shape; the check character, birth date and region code (GB 11643) are checked
+    # by the server and cannot be said in JSON Schema.
+    id_number = text("18-character resident ID number (GB 11643); a final lowercase x is accepted; surrounding "
+                     "spaces are trimmed", example="410105198503120013")
+    # Documented only: the server's own check (app/services/identity.py) answers each problem in Chinese.
+    id_number.metadata["pattern"] = ID_NUMBER_PATTERN

@@ -47,6 +47,7 @@ def load_config(app: Flask, overrides: Mapping | None) -> None:
 def register_extensions(app: Flask) -> None:
     """Database, migrations, JWT, rate limiter, OpenAPI, shared state and the personal-data vault."""
     from app import auth, pii
+    from app.api import openapi
     from app.extensions import api, db, jwt, limiter, migrate
     from app.state import create_store
 
@@ -62,6 +63,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}})
+    openapi.init_app(api)
     app.extensions["state"] = create_store(redis_url, app.config["REDIS_KEY_PREFIX"])
     pii.init_app(app)
 

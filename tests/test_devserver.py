@@ -28,7 +28,9 @@ def test_a_busy_api_port_names_PORT(make_app, busy_port):
 
 
 def test_a_busy_sandbox_port_names_its_setting_and_starts_nothing(make_app, busy_port):
-    app = make_app(SANDBOX_WECHAT_PORT=free_port(), SANDBOX_BUREAU_BASE_PORT=busy_port - 2)
+    # The busy port is the bureaus' first, so it is the first one found taken (the rest of the range may
+    # belong to anyone on this machine).
+    app = make_app(SANDBOX_WECHAT_PORT=free_port(), SANDBOX_BUREAU_BASE_PORT=busy_port)
     result = app.test_cli_runner().invoke(args=["dev", "--port", str(free_port())])
     assert result.exit_code == 1, result.output
     assert f"port {busy_port}" in result.output and "SANDBOX_BUREAU_BASE_PORT" in result.output

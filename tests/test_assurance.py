@@ -275,3 +275,39 @@ def test_a_corrected_claim_ends_the_sessions_opened_for_the_previous_one(app, cl
     answer = complete(client, headers, session_id, {"sandbox": "pass"})
     assert answer.status_code == 410 and face_session(app, session_id).reason == "claim_changed"
     assert me(client, headers)["assurance"] == "claimed"
+
+
+def test_two_accounts_proving_one_identity_at_once_leave_it_bound_to_one(app, client):
+    """The partial unique index lets one bind commit first; the other then moves it (the latest pass wins).
+    On PostgreSQL the two completions really race; SQLite serialises them."""
+    import threading
+
+    first, second = claim_person(client, ZHANG_WEI, openid="phone-a"), claim_person(client, ZHANG_WEI, openid="phone-b")
+    sessions = {"a": (first, start(client, first, purpose="real_name").json["session_id"]),
+                "b": (second, start(client, second, purpose="real_name").json["session_id"])}
+    barrier, answers = threading.Barrier(2), {}
+
+    def completion(name):
+        headers, session_id = sessions[name]
+        with app.test_client() as own:
+            barrier.wait()
+            answers[name] = complete(own, headers, session_id, {"sandbox": "pass"})
+
+    threads = [threading.Thread(target=completion, args=(name,)) for name in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # The loser's answer depends on timing: its session ended with its claim (410), or it completed before
+    # its claim ended and bound nothing. Never a 500.
+    assert sorted(answer.status_code for answer in answers.values()) in ([200, 200], [200, 410])
+    rows = sorted((citizen_row(app, openid) for openid in ("phone-a", "phone-b")), key=lambda row: row.assurance)
+    assert [row.assurance for row in rows] == ["face", "none"]
+    with app.app_context():
+        from app.pii import vault
+
+        pseudonym = vault().pseudonym(ZHANG_WEI[1])
+    assert (rows[0].id_number_hash, rows[1].id_number_hash) == (pseudonym, None)  # one holder, whole
+    bound = [r.event for r in face_records(app) if r.event.startswith("identity_") or r.event == "claim_dropped"]
+    assert sorted(bound) in (["claim_dropped", "identity_bound"], ["identity_bound", "identity_rebound",
+                                                                  "identity_unbound"])

@@ -61,10 +61,9 @@ class Citizen(IdMixin, TimestampMixin, db.Model):
         """True only when the identity is proven by face (API.md: `real_name_verified`)."""
         return self.assurance == "face"
 
-    def forget_identity(self) -> None:
-        """Drop the claimed or bound identity: back to `none`."""
-        self.real_name_encrypted = self.id_number_encrypted = None
-        self.id_number_hash = self.id_number_masked = None
-        self.assurance = "none"
-        self.claimed_at = self.bound_at = None
-        self.face_verified_until = None
+    @staticmethod
+    def without_identity() -> dict:
+        """The column values of an account whose identity has gone (back to `none`), for an UPDATE."""
+        return {"real_name_encrypted": None, "id_number_encrypted": None, "id_number_hash": None,
+                "id_number_masked": None, "assurance": "none", "claimed_at": None, "bound_at": None,
+                "face_verified_until": None}

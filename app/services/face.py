@@ -583,9 +583,8 @@ def complete_session(session_id: str, citizen: Citizen, *, evidence: Any, reques
     ))
     face_log.append(*rows)  # logged before the window opens: nothing is granted unlogged
 
-    bound = verified_until is not None and session.purpose == "real_name"
-    if bound:
-        assurance.bind_proven_identity(citizen, session, request_id=request_id)
+    bound = verified_until is not None and session.purpose == "real_name" and assurance.bind_proven_identity(
+        citizen, session, request_id=request_id)
     if verified_until is not None:
         citizen.face_verified_until = verified_until
         db.session.commit()

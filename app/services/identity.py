@@ -327,44 +327,67 @@ def claim_real_name(citizen: Citizen, raw_name: str, raw_id_number: str, *, requ
 PERSON_RECORDS = (Application, BundleApplication, ConsentReceipt, AgentAuthorisation, Evaluation, PromiseBreach)
 
 
-def bind_proven_identity(citizen: Citizen, session: FaceSession, *, request_id: str) -> str | None:
+def bind_proven_identity(citizen: Citizen, session: FaceSession, *, request_id: str) -> bool:
     """Bind the identity a `real_name` session just proved to `citizen` exclusively (module docstring).
 
-    Called after the pass is logged; the bind and its log records are committed together. Returns the id of
-    the account the identity moved from, if any. Two accounts passing for one identity at the same moment:
-    the unique index lets one commit first, and the other then moves the identity from it (the latest pass wins).
+    Called after the pass is logged; the bind and its log records are committed together, or nothing is.
+    Two passes for one identity at the same moment take turns: every account holding it, the caller's
+    included, is locked in id order first (PostgreSQL), and every change is conditional on the identity
+    still being where it was read (SQLite reads without locks). The first pass binds the identity and ends
+    the other's claim; the second, finding its own claim ended, binds nothing and answers False. The partial
+    unique index backs this up: a bind that still collides is retried once, as a move.
     """
     pseudonym = session.citizen_pseudonym
     for attempt in range(2):
-        others = db.session.scalars(
-            sa.select(Citizen).where(Citizen.id_number_hash == pseudonym, Citizen.id != citizen.id)
-            .order_by(Citizen.id).with_for_update()
+        holders = db.session.scalars(
+            sa.select(Citizen).where(sa.or_(Citizen.id == citizen.id, Citizen.id_number_hash == pseudonym))
+            .order_by(Citizen.id).with_for_update().execution_options(populate_existing=True)
         ).all()
+        if citizen.id_number_hash != pseudonym:
+            db.session.rollback()  # ends the locks: another account's pass bound the identity meanwhile
+            return False
+        others = [holder for holder in holders if holder.id != citizen.id]
         moved_from = next((other for other in others if other.assurance == "face"), None)
         rows = [face_log.record("identity_rebound" if moved_from else "identity_bound", citizen, session=session,
                                 request_id=request_id,
                                 reason=f"from:citizen:{moved_from.id}" if moved_from else "face_pass")]
-        for other in others:
-            rows.append(_release(other, citizen, pseudonym=pseudonym, bound=other is moved_from,
-                                 request_id=request_id))
-        db.session.flush()  # the old holder lets go first: the unique index checks row by row
-        citizen.assurance = "face"
-        citizen.bound_at = utcnow()
         try:
-            db.session.flush()  # a concurrent bind of the same identity fails here, before anything is logged
+            for other in others:  # the old holders let go first: the unique index checks row by row
+                record = _release(other, citizen, pseudonym=pseudonym, bound=other is moved_from,
+                                  request_id=request_id)
+                if record is not None:
+                    rows.append(record)
+            won = db.session.execute(
+                sa.update(Citizen).where(Citizen.id == citizen.id, Citizen.id_number_hash == pseudonym)
+                .values(assurance="face", bound_at=utcnow()), execution_options={"synchronize_session": False},
+            ).rowcount
         except IntegrityError:
             db.session.rollback()
             if attempt:
                 raise
             continue
+        if not won:  # our own claim ended while we released the others: undo all of it
+            db.session.rollback()
+            return False
         with face_log.appending(*rows):
             db.session.commit()
-        return moved_from.id if moved_from else None
+        db.session.refresh(citizen)
+        return True
     raise AssertionError("unreachable")
 
 
-def _release(other: Citizen, winner: Citizen, *, pseudonym: str, bound: bool, request_id: str) -> dict:
-    """`other` loses its standing on the identity `winner` just proved; returns its log record."""
+def _release(other: Citizen, winner: Citizen, *, pseudonym: str, bound: bool, request_id: str) -> dict | None:
+    """`other` loses its standing on the identity `winner` just proved; returns its log record, or None when
+    it no longer held the identity (it let go meanwhile)."""
+    values = Citizen.without_identity()
+    if bound:
+        values["token_epoch"] = Citizen.token_epoch + 1  # every token of the old account dies now (app/auth.py)
+    released = db.session.execute(
+        sa.update(Citizen).where(Citizen.id == other.id, Citizen.id_number_hash == pseudonym).values(**values),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if not released:
+        return None
     for model in PERSON_RECORDS:
         db.session.execute(sa.update(model).where(model.citizen_id == other.id).values(citizen_id=winner.id),
                            execution_options={"synchronize_session": False})
@@ -375,12 +398,10 @@ def _release(other: Citizen, winner: Citizen, *, pseudonym: str, bound: bool, re
     db.session.execute(
         sa.update(FaceSession).where(FaceSession.citizen_id == other.id, FaceSession.status == "created")
         .values(status="expired", reason="identity_moved"), execution_options={"synchronize_session": False})
-    other.forget_identity()
     if not bound:
         # A claim only: it ends without a word (a message would tell a squatter that the holder came).
         return face_log.record("claim_dropped", other, pseudonym=pseudonym, request_id=request_id,
                                provider=CLAIM_LOG_PROVIDER, adapter_version="1", reason=f"to:citizen:{winner.id}")
-    other.token_epoch += 1  # every token of the old account dies now (app/auth.py)
     notifications.enqueue(citizen_id=other.id, application_id=None, kind="identity_moved",
                           data=notifications.identity_moved_message())
     return face_log.record("identity_unbound", other, pseudonym=pseudonym, request_id=request_id,

@@ -1,7 +1,8 @@
 """Every operation of the OpenAPI document, fuzzed by schemathesis: no 5xx, every response as documented.
 
 Each operation is called with a token of a role it declares (`x-roles`), so the fuzzing reaches past the
-authentication check; the anonymous and wrong-role paths are covered by the endpoint tests.
+authentication check, and then, with the same case, anonymously and with a token of every role it is not for
+(anonymous, citizen at `face`, agent, reviewer, bureau, auditor, admin): those must be refused as documented.
 """
 
 import pytest
@@ -58,3 +59,10 @@ def test_operation_conforms(case, app, tokens):
     roles = case.operation.definition.raw.get("x-roles") or []
     headers = {"Authorization": f"Bearer {tokens[roles[0]]}"} if roles else {}
     case.call_and_validate(app=app, headers=headers, checks=CHECKS)
+    if not roles or "any" in roles:
+        return  # open to every caller: the other roles are the same call
+    # Every role the operation is not for, with the same case: refused as the document says, never a 5xx.
+    for role in ("anonymous", *STAFF_ROLES, "citizen"):
+        if role not in roles:
+            other = {} if role == "anonymous" else {"Authorization": f"Bearer {tokens[role]}"}
+            case.call_and_validate(app=app, headers=other, checks=CHECKS)

@@ -20,6 +20,7 @@ def create_app(overrides: Mapping | None = None) -> Flask:
     register_request_guards(app)
     register_error_handlers(app)
     register_adapters(app)
+    describe_configuration(app)
     register_commands(app)
     return app
 
@@ -107,6 +108,14 @@ def register_adapters(app: Flask) -> None:
     face.init_app(app)
     workdays.init_app(app)
     storage.init_app(app)
+
+
+def describe_configuration(app: Flask) -> None:
+    """The OpenAPI document states what this deployment's configuration decides (consent version, evidence)."""
+    from app.api import openapi
+    from app.extensions import api
+
+    openapi.describe_configuration(api, app)
 
 
 def register_commands(app: Flask) -> None:

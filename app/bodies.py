@@ -22,6 +22,7 @@ import re
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
+from marshmallow.experimental.context import Context
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
@@ -29,6 +30,9 @@ from app.errors import AppError
 
 MAX_DEPTH = 32  # arrays and objects within one another: the deepest real body here is 4
 MAX_INTEGER_DIGITS = 18  # every integer the API takes fits in a signed 64-bit column
+# Every number, integer or not, lies strictly between -10^18 and 10^18 (the integers' bound, for floats too,
+# so the OpenAPI document can state one bound for both; no form or setting needs more).
+MAX_NUMBER_MAGNITUDE = 10**MAX_INTEGER_DIGITS
 MAX_NUMBER_CHARS = 40  # a float's text: digits, sign, point, exponent
 # NUL (PostgreSQL text cannot hold it) and lone UTF-16 surrogates (no UTF-8 encoding exists).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -62,6 +66,9 @@ def _finite_float(text: str) -> float:
     value = float(text) if len(text) <= MAX_NUMBER_CHARS else math.inf
     if not math.isfinite(value):
         raise BodyRejected("数字超出范围", errors={"json": {"_body": ["numbers must be finite"]}})
+    if abs(value) >= MAX_NUMBER_MAGNITUDE:
+        raise BodyRejected("数字超出范围", errors={"json": {"_body": [
+            f"numbers lie strictly between -10^{MAX_INTEGER_DIGITS} and 10^{MAX_INTEGER_DIGITS}"]}})
     return value
 
 
@@ -141,6 +148,13 @@ class PolicyParser(FlaskParser):
 
     It runs inside the view, after any per-view body limit (face evidence, uploads) has been set.
     """
+
+    def parse(self, argmap, req=None, *, location=None, **kwargs):
+        # Fields may ask where their value came from (app/schemas/jsontypes.py: text is a number in a query
+        # string, never in a JSON body).
+        location = location or self.location
+        with Context({"location": location}):
+            return super().parse(argmap, req, location=location, **kwargs)
 
     def _raw_load_json(self, req):
         if not is_json_request(req):

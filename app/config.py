@@ -246,7 +246,7 @@ def base_settings(env: Settings) -> dict:
         # flask-smorest / OpenAPI
         "API_TITLE": "掌上办 API",
         "API_VERSION": "v1",
-        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_VERSION": "3.1.0",
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",

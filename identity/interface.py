@@ -219,6 +219,14 @@ class FaceVerifier(ABC):
         ReferenceUnusable, ProviderUnavailable, ConfigurationError.
         """
 
+    def evidence_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the `evidence` a client sends to complete a session with this adapter.
+
+        The API's OpenAPI document states it for the configured adapter, so clients (and the fuzzer) know
+        exactly what is accepted. The default says only "an object"; adapters state their own shape.
+        """
+        return {"type": "object"}
+
     def close(self) -> None:
         """Release connections and other resources (default: nothing to release)."""
         return None

@@ -259,6 +259,15 @@ class LocalFaceAdapter(FaceVerifier):
 
     # Helpers ---------------------------------------------------------------------------------------------
 
+    def evidence_schema(self) -> dict[str, Any]:
+        image = {"type": "string", "minLength": 1, "contentEncoding": "base64",
+                 "description": f"a JPEG or PNG photo of at most {self.max_image_bytes} bytes, base64"}
+        return {"oneOf": [
+            {"type": "object", "required": ["images"], "additionalProperties": False,
+             "properties": {"images": {"type": "array", "items": image, "minItems": 1, "maxItems": self.max_probes}}},
+            {"type": "object", "required": ["image"], "additionalProperties": False, "properties": {"image": image}},
+        ]}
+
     def _probe_texts(self, evidence: Any) -> list[Any]:
         evidence = self._check_evidence_mapping(evidence)
         if set(evidence) == {"images"}:

@@ -83,6 +83,10 @@ class SandboxFaceAdapter(FaceVerifier):
             expires_at=utcnow() + self.session_ttl,
         )
 
+    def evidence_schema(self) -> dict[str, Any]:
+        return {"type": "object", "required": ["sandbox"], "additionalProperties": False,
+                "properties": {"sandbox": {"type": "string", "enum": sorted(MAGIC)}}}
+
     def result(self, *, session: ProviderSession, identity: Identity, evidence: Mapping[str, Any]) -> FaceResult:
         """The outcome for the magic word in `evidence`."""
         self._check_session(session)

@@ -290,6 +290,13 @@ class WeChatFaceAdapter(FaceVerifier):
             expires_at=utcnow() + timedelta(seconds=expires_in),
         )
 
+    def evidence_schema(self) -> dict[str, Any]:
+        # WeChat holds the verdict: the mini-program sends `{}` after wx.requestFacialVerify, or passes on the
+        # SDK's callback ({verifyResult, errCode}), which is read for nothing.
+        scalar = {"anyOf": [{"type": "string", "maxLength": 1000}, {"type": "boolean"}, {"type": "null"},
+                            {"type": "number", "minimum": -(10**18 - 1), "maximum": 10**18 - 1}]}
+        return {"type": "object", "maxProperties": 20, "additionalProperties": scalar}
+
     def result(self, *, session: ProviderSession, identity: Identity, evidence: Mapping[str, Any]) -> FaceResult:
         """queryverifyinfo: WeChat's own verdict for the session, checked against this identity."""
         self._check_session(session)

@@ -27,6 +27,7 @@ CORPUS = {
     "infinity": '{"grade": Infinity}',
     "minus-infinity": '{"grade": -Infinity}',
     "overflowing-float": '{"grade": 1e400}',
+    "float-beyond-bound": '{"grade": 1e19, "fields": {"x": -2.5e18}}',
     "deep-arrays": "[" * 1000 + "]" * 1000,
     "deep-objects": '{"a":' * 600 + "1" + "}" * 600,
     "nul-in-string": '{"name": "张\\u0000伟", "reason": "x\\u0000y", "agent": "a\\u0000"}',

@@ -8,6 +8,7 @@ from flask_jwt_extended import current_user
 from marshmallow import RAISE
 
 from app.api.blueprint import Blueprint
+from app.api.openapi import links
 from app.auth import ASSURANCE_DOC, current_citizen, require
 from app.errors import ErrorSchema, ValidationFailed
 from app.requestid import request_id
@@ -68,6 +69,17 @@ def applicant_application(application_id: str):
     return submission.applicant_application(application_id, applicant())
 
 
+# Where a draft goes next (OpenAPI links from POST /applications): consent, prefill, form, submit, read, withdraw.
+JOURNEY = {
+    "GiveConsent": ("post", "/api/v1/applications/{application_id}/consent"),
+    "Prefill": ("post", "/api/v1/applications/{application_id}/prefill"),
+    "FillForm": ("put", "/api/v1/applications/{application_id}/form"),
+    "Submit": ("post", "/api/v1/applications/{application_id}/submit"),
+    "ReadApplication": ("get", "/api/v1/applications/{application_id}"),
+    "Withdraw": ("post", "/api/v1/applications/{application_id}/withdraw"),
+}
+
+
 @blp.route("/applications")
 class Applications(MethodView):
     @require("citizen")
@@ -82,6 +94,9 @@ class Applications(MethodView):
     @require("citizen", "agent")
     @blp.arguments(ApplicationCreateSchema)
     @blp.response(201, DraftSchema)
+    @blp.doc(**links(201, JOURNEY, parameters={"application_id": "$response.body#/id"}, bodies={
+        "GiveConsent": {"elements": "$response.body#/consent_required/elements",
+                        "purpose": "$response.body#/consent_required/purpose"}}))
     @UNAUTHORIZED
     @error(403, f"{ASSURANCE_DOC}; `agent_not_authorised`: an agent without the citizen's current "
                 "authorisation for the matter (granted from a face-bound account); `forbidden`: neither a "
@@ -115,6 +130,8 @@ class Consent(MethodView):
     @require("citizen")
     @blp.arguments(ConsentBodySchema)
     @blp.response(201, ConsentReceiptSchema)
+    @blp.doc(**links(201, {name: JOURNEY[name] for name in ("Prefill", "ReadApplication")},
+                     parameters={"application_id": "$response.body#/application_id"}))
     @UNAUTHORIZED
     @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     @NOT_FOUND
@@ -133,6 +150,8 @@ class Consent(MethodView):
 class Prefill(MethodView):
     @require("citizen", "agent")
     @blp.response(200, PrefillAnswerSchema)
+    @blp.doc(**links(200, {name: JOURNEY[name] for name in ("FillForm", "Submit", "ReadApplication")},
+                     parameters={"application_id": "$response.body#/application_id"}))
     @UNAUTHORIZED
     @error(403, f"{ASSURANCE_DOC}; `consent_required`: no active consent covering the matter's elements and "
                 "purpose (none, withdrawn, or the matter changed since); `forbidden`: neither a citizen nor an "

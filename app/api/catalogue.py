@@ -10,6 +10,7 @@ from flask_jwt_extended import get_jwt_identity
 from marshmallow import RAISE
 
 from app.api.blueprint import Blueprint
+from app.api.openapi import links
 from app.auth import require
 from app.schemas.catalogue import (
     BundlePageSchema,
@@ -73,6 +74,10 @@ def staff_subject() -> str:
 class Matters(MethodView):
     @blp.arguments(MATTER_QUERY, location="query", unknown=RAISE)
     @blp.response(200, MatterPageSchema, headers=CACHE_HEADERS)
+    @blp.doc(**links(200, {"ReadGuide": ("get", "/api/v1/matters/{code}"),
+                           "Apply": ("post", "/api/v1/applications")},
+                     parameters={"code": "$response.body#/items/0/code"},
+                     bodies={"Apply": {"matter_code": "$response.body#/items/0/code"}}))
     @conditional_get
     def get(self, args):
         """Search and filter matters (q finds Chinese text in names, codes, keywords and departments)."""

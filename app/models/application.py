@@ -44,6 +44,14 @@ STATUS_LABELS: dict[str, str] = {
 # The meaning of a receipt's fields; bump when what a receipt records changes, so old receipts stay readable.
 RECEIPT_VERSION = 1
 
+# A form's shape (checked by the drafting service, stated in the OpenAPI document): field names are lowercase
+# dotted words (element names or the matter's own fields); values are text, a number, a boolean, null, or a
+# list of those.
+FORM_FIELD_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+MAX_FORM_FIELD_NAME = 100
+MAX_FORM_TEXT = 2000
+MAX_FORM_LIST = 100
+
 
 class Application(IdMixin, TimestampMixin, db.Model):
     """A citizen's application for one matter, with the prefilled fields and their provenance."""

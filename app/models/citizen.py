@@ -21,6 +21,14 @@ from app.models.base import IdMixin, TimestampMixin, UTCDateTime
 
 ASSURANCE_LEVELS = ("none", "claimed", "face")
 
+# A legal name (app/services/identity.py checks it): Chinese characters, parts joined by a middle dot.
+# The Basic Multilingual Plane's share: 〇, CJK Unified Ideographs and Extension A (the check also takes
+# Extensions B-H, which a JSON Schema pattern without the `u` flag cannot spell).
+NAME_CHARS_BMP = "\u3007\u3400-\u4dbf\u4e00-\u9fff"
+MIDDLE_DOT = "·"
+DOT_LOOKALIKES_TEXT = "•・．‧"  # typed for the middle dot by phone keyboards; read as it
+NAME_LENGTH = (2, 30)
+
 
 def assurance_rank(level: str | None) -> int:
     """`none` < `claimed` < `face`; an unknown or missing level counts as `none`."""

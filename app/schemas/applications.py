@@ -6,7 +6,14 @@ import marshmallow as ma
 from marshmallow import fields
 from marshmallow.validate import Length, OneOf
 
-from app.models.application import APPLICATION_STATUSES
+from app.bodies import MAX_NUMBER_MAGNITUDE
+from app.models.application import (
+    APPLICATION_STATUSES,
+    FORM_FIELD_PATTERN,
+    MAX_FORM_FIELD_NAME,
+    MAX_FORM_LIST,
+    MAX_FORM_TEXT,
+)
 from app.models.matter import EVIDENCE_TYPES
 from app.schemas.auth import RequestSchema
 from app.schemas.catalogue import Code
@@ -218,9 +225,22 @@ class ApplicationDetailSchema(DraftSchema):
     timeline = fields.List(fields.Nested(TimelineEntrySchema), required=True)
 
 
+_FORM_SCALARS = [
+    {"type": "string", "maxLength": MAX_FORM_TEXT},
+    {"type": "number", "minimum": -(MAX_NUMBER_MAGNITUDE - 1), "maximum": MAX_NUMBER_MAGNITUDE - 1},
+    {"type": "boolean"},
+    {"type": "null"},
+]
+# What the drafting service accepts as a value (app/services/submission.py checks it; this states it).
+FORM_VALUE_SCHEMA = {"anyOf": [*_FORM_SCALARS,
+                               {"type": "array", "maxItems": MAX_FORM_LIST, "items": {"anyOf": _FORM_SCALARS}}]}
+
+
 class FormBodySchema(RequestSchema):
     fields_ = fields.Dict(
-        keys=fields.String(validate=Length(min=1, max=100)), values=fields.Raw(allow_none=True), required=True,
+        keys=fields.String(validate=Length(min=1, max=MAX_FORM_FIELD_NAME),
+                           metadata={"pattern": FORM_FIELD_PATTERN}),
+        values=fields.Raw(allow_none=True, metadata=FORM_VALUE_SCHEMA), required=True,
         data_key="fields", attribute="fields", validate=Length(max=200),
         metadata={"description": "element or form field → value (text ≤ 2000, number, boolean or a list of "
                   "them); the whole form: fields left out are cleared. A locked prefilled field may be sent "

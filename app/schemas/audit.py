@@ -6,9 +6,11 @@ import marshmallow as ma
 from marshmallow import fields
 from marshmallow.validate import Length, OneOf, Range
 
+from app.audit.cursor import CURSOR_PATTERN, decode_cursor
 from app.schemas.auth import RequestSchema
 from app.schemas.catalogue import PRINTABLE_PATTERN, FullMatch
 from app.schemas.common import UtcDateTime, opaque_id
+from app.schemas.jsontypes import WholeNumber
 
 VERIFIABLE_LOGS = ("data-access", "face-verifications", "auditor-access", "all")
 EXPORT_FORMATS = ("csv", "jsonl")
@@ -21,15 +23,22 @@ class TimeRangeSchema(ma.Schema):
     to = UtcDateTime(metadata={"description": "records before this time"})
 
 
+def issued_cursor(value: str) -> None:
+    try:
+        decode_cursor(value)
+    except ValueError:
+        raise ma.ValidationError("分页游标无效") from None
+
+
 class LogQuerySchema(TimeRangeSchema):
     """The filters and paging every log query shares (each log adds its own filters).
 
     No person filter here: an ID number never travels in a URL (POST …/search takes it in the body).
     """
 
-    cursor = fields.String(validate=Length(min=1, max=200),
-                           metadata={"description": "`next_cursor` of the previous page"})
-    limit = fields.Integer(load_default=50, validate=Range(min=1, max=MAX_LIMIT))
+    cursor = fields.String(validate=issued_cursor,
+                           metadata={"description": "`next_cursor` of the previous page", "pattern": CURSOR_PATTERN})
+    limit = WholeNumber(load_default=50, validate=Range(min=1, max=MAX_LIMIT))
 
 
 class DataAccessQuerySchema(LogQuerySchema):

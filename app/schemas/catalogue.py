@@ -20,6 +20,7 @@ from app.models.matter import (
     RESULT_KINDS,
     TRUST_LEVELS,
 )
+from app.schemas.jsontypes import JsonBoolean, JsonNumber, WholeNumber
 from shared_data import elements
 
 # Matter, material and bundle codes: they appear in URLs, so letters, digits, dot, dash and underscore.
@@ -30,8 +31,12 @@ MAX_PAGE = 10_000
 MAX_PER_PAGE = 100
 # Control characters and lone surrogates: no citizen types them, and PostgreSQL refuses NUL outright.
 # Written as a pattern so the OpenAPI document states the rule too.
-PRINTABLE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]*$"
-KEYWORD_PATTERN = r"^[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]+$"
+# Control characters are refused here; NUL and lone surrogates already by the body policy (app/bodies.py), and
+# they cannot arrive percent-encoded in a URL. (A surrogate range in the pattern would also make schemathesis
+# ignore the whole pattern.)
+PRINTABLE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# No control character and no white space, spelled out: what Python's `\s` matches differs from JavaScript's.
+KEYWORD_PATTERN = r"^[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+$"
 
 
 class FullMatch(Regexp):
@@ -72,8 +77,8 @@ def _known_element(name: str) -> None:
 
 
 class PageQuerySchema(ma.Schema):
-    page = fields.Integer(load_default=1, validate=Range(min=1, max=MAX_PAGE))
-    per_page = fields.Integer(
+    page = WholeNumber(load_default=1, validate=Range(min=1, max=MAX_PAGE))
+    per_page = WholeNumber(
         load_default=20,
         validate=Range(min=1, max=MAX_PER_PAGE),
         metadata={"description": f"at most {MAX_PER_PAGE}"},
@@ -109,9 +114,9 @@ class EvidenceOptionSchema(ma.Schema):
 
     type = fields.String(required=True, validate=OneOf(EVIDENCE_TYPES))
     elements = fields.List(
-        fields.String(validate=_known_element),
+        fields.String(validate=_known_element, metadata={"enum": sorted(elements.ELEMENTS)}),
         validate=Length(max=30),
-        metadata={"description": "standard data element names (GET /api/v1/data-elements)"},
+        metadata={"description": "standard data element names (GET /api/v1/data-elements)", "uniqueItems": True},
     )
     licence_type = Text(max_length=100, metadata={"description": "e-licence type; only for type e_licence"})
     trust_level = fields.String(
@@ -121,7 +126,7 @@ class EvidenceOptionSchema(ma.Schema):
         },
     )
     note = Text(max_length=500)
-    critical = fields.Boolean(
+    critical = JsonBoolean(
         metadata={
             "description": "only for shared_data: the application cannot go on without these elements, so a "
             "prefill whose provider fails (or holds no record) is blocked with `prefill_blocked` instead of "
@@ -159,9 +164,9 @@ class EvidenceOptionSchema(ma.Schema):
 class MaterialInSchema(ma.Schema):
     code = Code(required=True)
     name = Text(required=True, min_length=1, max_length=200)
-    required = fields.Boolean(load_default=True)
-    original_count = fields.Integer(load_default=0, validate=Range(min=0, max=99))
-    copy_count = fields.Integer(load_default=0, validate=Range(min=0, max=99))
+    required = JsonBoolean(load_default=True)
+    original_count = WholeNumber(load_default=0, validate=Range(min=0, max=99))
+    copy_count = WholeNumber(load_default=0, validate=Range(min=0, max=99))
     description = Text(max_length=2000, load_default="")
     evidence = fields.List(
         fields.Nested(EvidenceOptionSchema),
@@ -169,7 +174,7 @@ class MaterialInSchema(ma.Schema):
         validate=Length(min=1, max=10),
         metadata={"description": "the options that satisfy this material, in order of preference"},
     )
-    deferrable = fields.Boolean(
+    deferrable = JsonBoolean(
         load_default=False, metadata={"description": "容缺受理: may be supplied later"}
     )
 
@@ -181,7 +186,7 @@ class ProcessStepSchema(ma.Schema):
 
 class FeeItemSchema(ma.Schema):
     name = Text(required=True, min_length=1, max_length=100)
-    amount = fields.Float(
+    amount = JsonNumber(
         required=True, validate=Range(min=0, max=1_000_000), metadata={"description": "yuan"}
     )
     unit = Text(max_length=20, load_default="件")
@@ -189,7 +194,7 @@ class FeeItemSchema(ma.Schema):
 
 
 class FeesSchema(ma.Schema):
-    free = fields.Boolean(required=True)
+    free = JsonBoolean(required=True)
     items = fields.List(fields.Nested(FeeItemSchema), load_default=list, validate=Length(max=20))
     note = Text(max_length=500)
 
@@ -221,13 +226,13 @@ class MatterWriteSchema(ma.Schema):
     legal_basis = Text(required=True, min_length=1, max_length=2000)
     conditions = fields.List(Text(min_length=1, max_length=500), load_default=list, validate=Length(max=30))
     process = fields.List(fields.Nested(ProcessStepSchema), load_default=list, validate=Length(max=20))
-    legal_time_limit_days = fields.Integer(
+    legal_time_limit_days = WholeNumber(
         load_default=None,
         allow_none=True,
         validate=Range(min=0, max=3650),
         metadata={"description": "法定时限, working days; null when none"},
     )
-    promised_time_limit_days = fields.Integer(
+    promised_time_limit_days = WholeNumber(
         required=True,
         validate=Range(min=0, max=3650),
         metadata={"description": "承诺时限, working days; 0 = 即办"},
@@ -238,6 +243,7 @@ class MatterWriteSchema(ma.Schema):
         fields.String(validate=OneOf(DELIVERY_METHODS)),
         required=True,
         validate=Length(min=1, max=len(DELIVERY_METHODS)),
+        metadata={"uniqueItems": True},
     )
     place = Text(max_length=500, load_default="")
     hours = Text(max_length=200, load_default="")

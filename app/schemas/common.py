@@ -9,27 +9,39 @@ from marshmallow import ValidationError, fields
 from marshmallow.validate import Length, OneOf, Range
 
 from app.schemas.catalogue import MAX_PAGE, MAX_PER_PAGE, FullMatch
+from app.schemas.jsontypes import WholeNumber
 from shared_data import elements
 
 # Opaque ids in paths and queries: what we issue (32 hex characters, or a sandbox connector's name).
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 FIELD_STATUSES = ("ok", "not_found", "failed", "timeout", "skipped")
 
+# Field metadata for rules that depend on the deployment (app/api/openapi.py states them once the app is
+# configured): the name of the config value that is a field's only accepted value; a face adapter's evidence.
+ENUM_FROM_CONFIG = "x-enum-from-config"
+FACE_EVIDENCE = "x-face-evidence"
+
+
+# The years a query time may name, as written (before conversion to UTC, so the rule is one the document can
+# state as a pattern); nothing this service keeps is older, and conversion to UTC never overflows.
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9000
+YEAR_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3}|9000)-"
+
 
 class UtcDateTime(fields.DateTime):
     """An ISO 8601 time as an aware UTC datetime; a time without an offset is taken as UTC."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs["metadata"] = {"pattern": YEAR_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(*args, **kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         parsed = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+            raise ValidationError(f"时间须在 {EARLIEST_YEAR} 年至 {LATEST_YEAR} 年之间")
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        try:
-            parsed = parsed.astimezone(UTC)
-        except OverflowError:
-            raise ValidationError("时间超出范围") from None
-        if not 1970 <= parsed.year <= 9000:
-            raise ValidationError("时间超出范围")
-        return parsed
+        return parsed.astimezone(UTC)
 
 
 def element_name(**kwargs) -> fields.String:
@@ -39,7 +51,9 @@ def element_name(**kwargs) -> fields.String:
         if not elements.exists(name):
             raise ValidationError(f"未知的数据元素:{name}")
 
-    return fields.String(validate=known, **kwargs)
+    # The dictionary is fixed at build time, so the document can list it (and clients choose from it).
+    metadata = {"enum": sorted(elements.ELEMENTS), **kwargs.pop("metadata", {})}
+    return fields.String(validate=known, metadata=metadata, **kwargs)
 
 
 def opaque_id(description: str, **kwargs) -> fields.String:
@@ -48,8 +62,8 @@ def opaque_id(description: str, **kwargs) -> fields.String:
 
 
 class PageQuerySchema(ma.Schema):
-    page = fields.Integer(load_default=1, validate=Range(min=1, max=MAX_PAGE))
-    per_page = fields.Integer(load_default=20, validate=Range(min=1, max=MAX_PER_PAGE),
+    page = WholeNumber(load_default=1, validate=Range(min=1, max=MAX_PAGE))
+    per_page = WholeNumber(load_default=20, validate=Range(min=1, max=MAX_PER_PAGE),
                               metadata={"description": f"at most {MAX_PER_PAGE}"})
 
 

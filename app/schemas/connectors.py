@@ -10,6 +10,7 @@ from app.models.connector import EVENT_ACTIONS, STATUSES
 from app.schemas.auth import RequestSchema
 from app.schemas.catalogue import PRINTABLE_PATTERN, FullMatch, Text
 from app.schemas.common import PageQuerySchema, PageSchema, element_name
+from app.schemas.jsontypes import JsonNumber, WholeNumber
 from app.services.connectors import DEFAULTS, MAX_USAGE_DAYS
 from shared_data.connectors import (
     AUTH_TYPES,
@@ -60,7 +61,7 @@ class ConnectorWriteSchema(RequestSchema):
     health_path = _path(f"the health endpoint (GET), default `{DEFAULTS['health_path']}`")
     auth_type = fields.String(validate=OneOf(AUTH_TYPES),
                               metadata={"description": "`hmac` (default: signed requests) or `api_key`"})
-    timeout_seconds = fields.Float(
+    timeout_seconds = JsonNumber(
         validate=Range(min=MIN_TIMEOUT_SECONDS, max=MAX_TIMEOUT_SECONDS),
         metadata={"description": f"cap of one call, default {DEFAULTS['timeout_seconds']}"},
     )
@@ -70,7 +71,7 @@ class ConnectorWriteSchema(RequestSchema):
         metadata={"description": "where the record's last-updated time is; default `updated_at` with the "
                   "default mapping convention, none otherwise"},
     )
-    max_response_bytes = fields.Integer(
+    max_response_bytes = WholeNumber(
         validate=Range(min=MIN_RESPONSE_BYTES, max=MAX_RESPONSE_BYTES),
         metadata={"description": f"answers above this are refused, default {DEFAULTS['max_response_bytes']}"},
     )
@@ -156,7 +157,7 @@ class HealthCheckSchema(ma.Schema):
 
 
 class UsageQuerySchema(ma.Schema):
-    days = fields.Integer(load_default=30, validate=Range(min=1, max=MAX_USAGE_DAYS),
+    days = WholeNumber(load_default=30, validate=Range(min=1, max=MAX_USAGE_DAYS),
                           metadata={"description": f"the last N UTC days, today included (at most {MAX_USAGE_DAYS})"})
 
 

@@ -8,6 +8,7 @@ from marshmallow.validate import Length, OneOf, Range
 
 from app.schemas.auth import RequestSchema
 from app.schemas.common import PageQuerySchema, PageSchema
+from app.schemas.jsontypes import WholeNumber
 from app.services.evaluations import GRADE_LABELS, RECTIFICATION_STATUSES
 
 GRADE_SCALE = ", ".join(f"{grade} {label}" for grade, label in sorted(GRADE_LABELS.items(), reverse=True))
@@ -21,7 +22,7 @@ def _text(description: str, *, required: bool = True) -> fields.String:
 
 
 class EvaluationBodySchema(RequestSchema):
-    grade = fields.Integer(required=True, strict=True, validate=Range(min=1, max=5),
+    grade = WholeNumber(required=True, validate=Range(min=1, max=5),
                            metadata={"description": f"{GRADE_SCALE}; 1 and 2 open a rectification"})
     comment = fields.String(allow_none=True, validate=Length(max=500),
                             metadata={"description": "optional; shown only to you and the department"})

@@ -10,7 +10,8 @@ from app.models.face import DECISIONS, EVENTS, PURPOSES
 from app.schemas.audit import ChainRecordSchema, CursorPageSchema, LogQuerySchema, TimeRangeSchema, person_filter
 from app.schemas.auth import RequestSchema, TokenPairSchema
 from app.schemas.catalogue import CODE_PATTERN, FullMatch
-from app.schemas.common import opaque_id
+from app.schemas.common import ENUM_FROM_CONFIG, FACE_EVIDENCE, opaque_id
+from app.schemas.jsontypes import JsonBoolean
 
 PROVIDER_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 PURPOSE_DOC = "; ".join(f"`{code}`: {label}" for code, label in PURPOSES.items())
@@ -18,15 +19,6 @@ PURPOSE_DOC = "; ".join(f"`{code}`: {label}" for code, label in PURPOSES.items()
 
 def matter_code(**kwargs) -> fields.String:
     return fields.String(validate=FullMatch(CODE_PATTERN, error="事项编码格式无效"), **kwargs)
-
-
-class JsonBoolean(fields.Boolean):
-    """A JSON true or false only: consent is never inferred from 1, "yes" or "true"."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
 
 
 # ------------------------------------------------------------------------------------------------ sessions
@@ -51,7 +43,8 @@ class SessionCreateSchema(RequestSchema):
     consent_version = fields.String(
         validate=Length(min=1, max=32),
         metadata={"description": "the version of the consent text the citizen was shown; when given and no "
-                                 "longer current, 422 `consent_required`"},
+                                 "longer current, 422 `consent_required`",
+                  ENUM_FROM_CONFIG: "FACE_CONSENT_VERSION"},
     )
 
 
@@ -76,6 +69,7 @@ class CompleteSchema(RequestSchema):
         required=True,
         metadata={
             "type": "object",
+            FACE_EVIDENCE: True,  # the document states the configured adapter's own schema here
             "description": "what the client has, per provider (never taken as the result; the server asks the "
                            "provider): sandbox `{\"sandbox\": \"pass\"|\"no_match\"|\"not_live\"|\"timeout\"}`; "
                            "wechat `{}` (after wx.requestFacialVerify); local `{\"images\": [<base64 JPEG/PNG>]}`",

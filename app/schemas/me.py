@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow.validate import OneOf
 
-from app.models.citizen import ASSURANCE_LEVELS
+from app.models.citizen import ASSURANCE_LEVELS, DOT_LOOKALIKES_TEXT, MIDDLE_DOT, NAME_CHARS_BMP, NAME_LENGTH
 from app.schemas.auth import RequestSchema, text
 
 
@@ -32,11 +32,13 @@ class MeSchema(ma.Schema):
 
 
 ID_NUMBER_PATTERN = r"^\s*[0-9]{17}[0-9Xx]\s*$"
+NAME_PATTERN = rf"^[{NAME_CHARS_BMP}]+(?:[{MIDDLE_DOT}{DOT_LOOKALIKES_TEXT}][{NAME_CHARS_BMP}]+)*$"
 
 
 class RealNameSchema(RequestSchema):
-    name = text("the citizen's legal name in Chinese characters (· between parts of minority names)",
-                example="张伟")
+    name = text("the citizen's legal name in Chinese characters (· between parts of minority names; • ・ ． ‧ "
+                "are read as ·; surrounding spaces are trimmed; Extensions B-H are accepted too)", example="张伟")
+    name.metadata.update(pattern=NAME_PATTERN, minLength=NAME_LENGTH[0], maxLength=NAME_LENGTH[1])
     # The pattern states the shape; the check character, birth date and region code (GB 11643) are checked
     # by the server and cannot be said in JSON Schema.
     id_number = text("18-character resident ID number (GB 11643); a final lowercase x is accepted; surrounding "

@@ -13,12 +13,9 @@ written, the auditor gets an error and no data.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +24,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.audit import chain
+from app.audit.cursor import decode_cursor, encode_cursor
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models.access_log import AuditorAccessRecord, DataAccessRecord
@@ -40,7 +38,6 @@ CHAINED_LOGS: dict[str, type] = {
     "auditor-access": AuditorAccessRecord,
 }
 KNOWN_LOGS = ("data-access", "face-verifications", "auditor-access")
-CURSOR_RE = re.compile(r"[A-Za-z0-9_-]{1,64}={0,2}")
 
 
 class LogUnavailable(ValidationFailed):
@@ -146,28 +143,6 @@ def record_access(actor: str, action: str, log: str, filters: Mapping, result_co
         result_count=result_count,
         request_id=request_id,
     )
-
-
-# ------------------------------------------------------------------------------------------------ cursor
-
-
-def encode_cursor(seq: int) -> str:
-    """An opaque cursor: continue after the record with this seq."""
-    return base64.urlsafe_b64encode(json.dumps({"after": seq}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """The seq a cursor continues after; 422 for anything we did not issue."""
-    try:
-        if not CURSOR_RE.fullmatch(cursor):
-            raise ValueError
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = data["after"]
-        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**53:
-            raise ValueError
-        return after
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed.field("cursor", "分页游标无效", location="query") from None
 
 
 # ------------------------------------------------------------------------------------------------ query

@@ -56,7 +56,7 @@ from app.models.application import (
     PromiseBreach,
 )
 from app.models.base import utcnow
-from app.models.citizen import Citizen
+from app.models.citizen import DOT_LOOKALIKES_TEXT, MIDDLE_DOT, NAME_CHARS_BMP, NAME_LENGTH, Citizen
 from app.models.face import FaceSession
 from app.models.notification import Notification
 from app.pii import mask_id_number, vault
@@ -70,12 +70,9 @@ EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 # "today" even while it is still yesterday in UTC.
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 ID_NUMBER_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
-MIDDLE_DOT = "·"
-DOT_LOOKALIKES = str.maketrans({"•": MIDDLE_DOT, "・": MIDDLE_DOT, "．": MIDDLE_DOT, "‧": MIDDLE_DOT})
-# CJK Unified Ideographs, Extension A, Extensions B-H, and 〇.
-NAME_CHAR = r"[\u3007\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f\U00031350-\U000323af]"
+DOT_LOOKALIKES = str.maketrans({lookalike: MIDDLE_DOT for lookalike in DOT_LOOKALIKES_TEXT})
+NAME_CHAR = rf"[{NAME_CHARS_BMP}\U00020000-\U0003134f\U00031350-\U000323af]"  # and Extensions B-H
 NAME_SHAPE = re.compile(rf"{NAME_CHAR}+(?:{MIDDLE_DOT}{NAME_CHAR}+)*")
-NAME_LENGTH = (2, 30)
 
 # Real-name checks against the population registry: the purpose every such call carries, the context id sent
 # in X-Application-Id (no application exists yet; the log records none), and the element asked for.

@@ -28,7 +28,16 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
-from app.models.application import Application, ApplicationMaterial, IdempotencyRecord, PromiseBreach
+from app.models.application import (
+    FORM_FIELD_PATTERN,
+    MAX_FORM_FIELD_NAME,
+    MAX_FORM_LIST,
+    MAX_FORM_TEXT,
+    Application,
+    ApplicationMaterial,
+    IdempotencyRecord,
+    PromiseBreach,
+)
 from app.models.base import utcnow
 from app.models.citizen import Citizen
 from app.models.matter import Material, Matter
@@ -38,8 +47,7 @@ from app.services.lifecycle import Actor
 from app.storage import check_app_upload, upload_storage
 from app.workdays import work_calendar
 
-FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-MAX_TEXT = 2000
+FIELD_NAME = re.compile(FORM_FIELD_PATTERN)
 
 
 class PrefillLocked(Conflict):
@@ -124,10 +132,10 @@ def _raise_if_locked(application: Application, form: Mapping[str, Any]) -> None:
 def _check_form(fields: Mapping[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
     for name, value in fields.items():
-        if not FIELD_NAME.match(name) or len(name) > 100:
+        if not FIELD_NAME.fullmatch(name) or len(name) > MAX_FORM_FIELD_NAME:
             errors[name] = ["字段名须为小写字母、数字、下划线和点组成"]
         elif not _plain(value):
-            errors[name] = [f"取值须为文字(不超过 {MAX_TEXT} 字)、数字、布尔值或它们的列表"]
+            errors[name] = [f"取值须为文字(不超过 {MAX_FORM_TEXT} 字)、数字、布尔值或它们的列表"]
     if errors:
         raise ValidationFailed(errors={"json": {"fields": errors}})
 
@@ -136,9 +144,9 @@ def _plain(value: Any, depth: int = 0) -> bool:
     if value is None or isinstance(value, bool | int | float):
         return True
     if isinstance(value, str):
-        return len(value) <= MAX_TEXT
+        return len(value) <= MAX_FORM_TEXT
     if isinstance(value, list) and depth == 0:
-        return len(value) <= 100 and all(_plain(item, 1) for item in value)
+        return len(value) <= MAX_FORM_LIST and all(_plain(item, 1) for item in value)
     return False
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from face_helpers import ZHANG_WEI, Phone, b64, encode, make_wechat_adapter, open_image
 
@@ -195,6 +196,22 @@ class TestFaceAdapterContract:
             with pytest.raises(InvalidEvidence) as raised:
                 harness.adapter.result(session=session, identity=harness.identity, evidence=evidence)
             assert leaks(harness, str(raised.value)) == []
+
+    def test_the_evidence_schema_states_what_the_adapter_takes(self, harness):
+        # The API's OpenAPI document publishes this schema; clients build evidence from it.
+        validator = jsonschema_rs.validator_for(harness.adapter.evidence_schema())
+        session = self.start(harness)
+        assert validator.is_valid(harness.passing(session)) and validator.is_valid(harness.failing(session))
+        for evidence in NOT_AN_OBJECT[:-1]:  # (a non-string key cannot be written in JSON at all)
+            assert not validator.is_valid(evidence), evidence
+        shape_errors = []
+        for evidence in harness.bad_evidence:
+            try:
+                harness.adapter.result(session=session, identity=harness.identity, evidence=evidence)
+            except InvalidEvidence as refused:
+                if refused.reason == "bad_shape":
+                    shape_errors.append(evidence)
+        assert not any(validator.is_valid(evidence) for evidence in shape_errors), shape_errors
 
     def test_an_expired_session_raises_session_expired(self, harness):
         session = self.start(harness)

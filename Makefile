@@ -48,8 +48,9 @@ test: install  ## run the whole test suite (DATABASE_URL / REDIS_URL select Post
 bench: install  ## run the benchmarks under bench/ and print their figures
 	$(BIN)/python bench/catalogue.py
 
-lint: install  ## static checks
-	$(BIN)/ruff check app shared_data identity tests bench demo migrations
+lint: install  ## static checks: ruff, and the import layers of setup.cfg (import-linter)
+	$(BIN)/ruff check app shared_data identity httpkit tests bench demo migrations
+	$(BIN)/lint-imports
 
 clean:  ## remove the virtualenv, the embedded database and caches
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -54,6 +54,7 @@ from typing import Any, Self
 
 import requests
 
+from httpkit.session import create_session
 from identity.errors import (
     ConfigurationError,
     FaceVerificationError,
@@ -73,7 +74,6 @@ from identity.interface import (
     check_verification_id,
     utcnow,
 )
-from shared_data.http import create_session
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class WeChatFaceAdapter(FaceVerifier):
         self._secret = secret
         self.timeout = float(timeout)
         # One connection retry: a connection that failed never carried the request. POSTs are not retried
-        # on read errors (shared_data.http), so a getverifyid is never sent twice.
+        # on read errors (httpkit.session), so a getverifyid is never sent twice.
         self._session = session or create_session(timeout=self.timeout, retries=1)
         self._tokens = AccessTokenCache(
             fetch=token_source or self._fetch_token, margin_seconds=token_refresh_margin_seconds

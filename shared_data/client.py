@@ -40,6 +40,7 @@ from urllib3 import Timeout
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
+from httpkit.session import create_session, retry_policy
 from shared_data import signing
 from shared_data.connectors import (
     ACTING_USER_HEADER,
@@ -58,7 +59,6 @@ from shared_data.errors import (
     UnsafeUrl,
     ValueTypeError,
 )
-from shared_data.http import create_session, retry_policy
 from shared_data.urls import GuardedAdapter, UrlGuard
 
 log = logging.getLogger(__name__)
@@ -479,7 +479,7 @@ def _refuse_constant(name: str) -> None:
 
 
 def build_session(url_guard: UrlGuard, *, pool_maxsize: int = 10) -> requests.Session:
-    """A session for one connector: `shared_data.http`'s defaults, no retries, no proxies, peers checked."""
+    """A session for one connector: `httpkit.session`'s defaults, no retries, no proxies, peers checked."""
     session = create_session(retries=0, pool_connections=2, pool_maxsize=pool_maxsize)
     # Environment proxies would make the proxy our peer and defeat the connect-time address check.
     session.trust_env = False

@@ -36,8 +36,8 @@ from urllib.parse import urlsplit
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from httpkit.session import RetryingAdapter
 from shared_data.errors import UnsafeUrl
-from shared_data.http import RetryingAdapter
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # socket.getaddrinfo's signature; tests inject a fake so that no real DNS is consulted.

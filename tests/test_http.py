@@ -1,4 +1,4 @@
-"""shared_data/http.py: the one session factory, exercised against real HTTP servers on 127.0.0.1."""
+"""httpkit/session.py: the one session factory, exercised against real HTTP servers on 127.0.0.1."""
 
 import time
 
@@ -7,7 +7,7 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from app.sandbox.server import serve
-from shared_data.http import USER_AGENT, create_session
+from httpkit.session import USER_AGENT, create_session
 
 
 @pytest.fixture

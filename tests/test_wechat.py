@@ -20,7 +20,7 @@ from app.services.wechat import (
     WeChatUnavailable,
     WeChatUserBlocked,
 )
-from shared_data.http import create_session
+from httpkit.session import create_session
 
 APPID, SECRET = "wx-sandbox-appid", "sandbox-wechat-secret"
 

@@ -29,8 +29,8 @@ import requests
 from flask import Flask, current_app
 
 from app.errors import Forbidden, Unauthorized, UpstreamUnavailable
+from httpkit.session import create_session
 from identity.wechat import AccessTokenCache
-from shared_data.http import create_session
 
 log = logging.getLogger(__name__)
 

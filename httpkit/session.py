@@ -1,4 +1,4 @@
-"""The one place that builds outbound HTTP sessions (warehouse `http.py`).
+"""The one place that builds outbound HTTP sessions (warehouse `http.py`), for every package of the project.
 
 Every session made here
 - gives each request a timeout unless the caller passes one (requests itself waits forever);

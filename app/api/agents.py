@@ -5,7 +5,6 @@ from marshmallow import RAISE
 
 from app.api.blueprint import Blueprint
 from app.auth import ASSURANCE_DOC, current_citizen, current_staff, require
-from app.errors import ErrorSchema
 from app.schemas.common import PageQuerySchema
 from app.schemas.review import AuthorisationBodySchema, AuthorisationPageSchema, AuthorisationSchema
 from app.services import agents
@@ -16,12 +15,8 @@ blp = Blueprint("agents", __name__, url_prefix="/api/v1",
 PAGE_QUERY = PageQuerySchema()
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
 
-
-UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
+UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 
 
 @blp.route("/me/agent-authorisations")
@@ -30,7 +25,7 @@ class MyAuthorisations(MethodView):
     @blp.arguments(PAGE_QUERY, location="query", unknown=RAISE)
     @blp.response(200, AuthorisationPageSchema)
     @UNAUTHORIZED
-    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
+    @blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     def get(self, args):
         """The authorisations I gave agents, newest first (revoked and expired ones included)."""
         return agents.list_for_citizen(current_citizen(), **args)
@@ -39,9 +34,9 @@ class MyAuthorisations(MethodView):
     @blp.arguments(AuthorisationBodySchema)
     @blp.response(201, AuthorisationSchema)
     @UNAUTHORIZED
-    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
-    @error(404, "`not_found`: no such matter")
-    @error(422, "`unknown_agent`: no such agent account; `validation_failed`: valid_until in the past or too far")
+    @blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
+    @blp.error(404, "`not_found`: no such matter")
+    @blp.error(422, "`unknown_agent`: no such agent account; `validation_failed`: valid_until in the past or too far")
     def post(self, body):
         """Authorise an agent to apply for one matter on my behalf until `valid_until`."""
         authorisation = agents.grant(current_citizen(), agent_username=body["agent"],
@@ -54,8 +49,8 @@ class MyAuthorisation(MethodView):
     @require("citizen")
     @blp.response(200, AuthorisationSchema)
     @UNAUTHORIZED
-    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
-    @error(404, "`not_found`: no such authorisation of yours")
+    @blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
+    @blp.error(404, "`not_found`: no such authorisation of yours")
     def delete(self, authorisation_id):
         """Revoke an authorisation: the agent can no longer act for me (idempotent)."""
         return agents.revoke(current_citizen(), authorisation_id)
@@ -67,7 +62,7 @@ class AgentAuthorisations(MethodView):
     @blp.arguments(PAGE_QUERY, location="query", unknown=RAISE)
     @blp.response(200, AuthorisationPageSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not an agent token")
+    @blp.error(403, "`forbidden`: not an agent token")
     def get(self, args):
         """The authorisations citizens gave me, with the citizen id to pass as `on_behalf_of`."""
         return agents.list_for_agent(current_staff(), **args)

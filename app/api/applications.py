@@ -10,7 +10,7 @@ from marshmallow import RAISE
 from app.api.blueprint import Blueprint
 from app.api.openapi import links
 from app.auth import ASSURANCE_DOC, current_citizen, require
-from app.errors import ErrorSchema, ValidationFailed
+from app.errors import ValidationFailed
 from app.requestid import request_id
 from app.schemas.applications import (
     ApplicationCreateSchema,
@@ -49,15 +49,11 @@ IDEMPOTENCY_KEY = {
 }
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
 
-
-UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
-NOT_FOUND = error(404, "`not_found`: no such application of yours (or of a citizen who authorised you)")
-NOT_APPLICANT = error(403, f"`forbidden`: neither a citizen nor an agent token; {ASSURANCE_DOC}")
-NOT_EDITABLE = error(409, "`invalid_transition`: the application is not a draft or awaiting a supplement")
+UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
+NOT_FOUND = blp.error(404, "`not_found`: no such application of yours (or of a citizen who authorised you)")
+NOT_APPLICANT = blp.error(403, f"`forbidden`: neither a citizen nor an agent token; {ASSURANCE_DOC}")
+NOT_EDITABLE = blp.error(409, "`invalid_transition`: the application is not a draft or awaiting a supplement")
 
 
 def applicant() -> Actor:
@@ -86,7 +82,7 @@ class Applications(MethodView):
     @blp.arguments(LIST_QUERY, location="query", unknown=RAISE)
     @blp.response(200, ApplicationPageSchema)
     @UNAUTHORIZED
-    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
+    @blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     def get(self, args):
         """The caller's applications, newest first."""
         return applications.list_applications(current_citizen(), **args)
@@ -98,11 +94,11 @@ class Applications(MethodView):
         "GiveConsent": {"elements": "$response.body#/consent_required/elements",
                         "purpose": "$response.body#/consent_required/purpose"}}))
     @UNAUTHORIZED
-    @error(403, f"{ASSURANCE_DOC}; `agent_not_authorised`: an agent without the citizen's current "
+    @blp.error(403, f"{ASSURANCE_DOC}; `agent_not_authorised`: an agent without the citizen's current "
                 "authorisation for the matter (granted from a face-bound account); `forbidden`: neither a "
                 "citizen nor an agent token")
-    @error(404, "`not_found`: no such matter")
-    @error(422, "`validation_failed`: an agent must name `on_behalf_of`, a citizen must not")
+    @blp.error(404, "`not_found`: no such matter")
+    @blp.error(422, "`validation_failed`: an agent must name `on_behalf_of`, a citizen must not")
     def post(self, body):
         """Start a draft for a matter: its materials, and the shared-data elements and purpose to consent to.
 
@@ -133,9 +129,9 @@ class Consent(MethodView):
     @blp.doc(**links(201, {name: JOURNEY[name] for name in ("Prefill", "ReadApplication")},
                      parameters={"application_id": "$response.body#/application_id"}))
     @UNAUTHORIZED
-    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
+    @blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     @NOT_FOUND
-    @error(422, "`consent_mismatch`: the elements or purpose differ from the draft's `consent_required`")
+    @blp.error(422, "`consent_mismatch`: the elements or purpose differ from the draft's `consent_required`")
     def post(self, body, application_id):
         """Consent to fetching exactly the draft's `consent_required` elements for its purpose → the receipt.
 
@@ -153,14 +149,14 @@ class Prefill(MethodView):
     @blp.doc(**links(200, {name: JOURNEY[name] for name in ("FillForm", "Submit", "ReadApplication")},
                      parameters={"application_id": "$response.body#/application_id"}))
     @UNAUTHORIZED
-    @error(403, f"{ASSURANCE_DOC}; `consent_required`: no active consent covering the matter's elements and "
+    @blp.error(403, f"{ASSURANCE_DOC}; `consent_required`: no active consent covering the matter's elements and "
                 "purpose (none, withdrawn, or the matter changed since); `forbidden`: neither a citizen nor an "
                 "agent token")
     @NOT_FOUND
-    @error(409, "`invalid_transition`: the application is no longer a draft")
-    @error(422, "`prefill_blocked`: the registry holding data the matter cannot go without has no record "
+    @blp.error(409, "`invalid_transition`: the application is no longer a draft")
+    @blp.error(422, "`prefill_blocked`: the registry holding data the matter cannot go without has no record "
                 "of the citizen (the connector and bureau are named)")
-    @error(503, "`prefill_blocked`: data the matter cannot go without could not be fetched (bureau failed, "
+    @blp.error(503, "`prefill_blocked`: data the matter cannot go without could not be fetched (bureau failed, "
                 "timed out or no connector provides it; named in the message and `errors.prefill`)")
     def post(self, application_id):
         """Fetch the matter's shared data in parallel: per field `{value, status, locked, source}`, per
@@ -182,7 +178,7 @@ class Form(MethodView):
     @UNAUTHORIZED
     @NOT_APPLICANT
     @NOT_FOUND
-    @error(409, "`prefill_locked`: a locked prefilled field would change (named in `errors`); "
+    @blp.error(409, "`prefill_locked`: a locked prefilled field would change (named in `errors`); "
                 "`invalid_transition`: not a draft or awaiting a supplement")
     def put(self, body, application_id):
         """Fill in the form (the whole form; a locked prefilled field may only be sent unchanged)."""
@@ -210,10 +206,10 @@ class MaterialUpload(MethodView):
     @blp.response(201, MaterialProvisionSchema)
     @UNAUTHORIZED
     @NOT_APPLICANT
-    @error(404, "`not_found`: no such application of yours, or no such material in its matter")
+    @blp.error(404, "`not_found`: no such application of yours, or no such material in its matter")
     @NOT_EDITABLE
-    @error(413, "`payload_too_large`: over UPLOAD_MAX_BYTES")
-    @error(422, "`upload_type_not_allowed`: the content is not PDF, JPEG or PNG (whatever its name says); "
+    @blp.error(413, "`payload_too_large`: over UPLOAD_MAX_BYTES")
+    @blp.error(422, "`upload_type_not_allowed`: the content is not PDF, JPEG or PNG (whatever its name says); "
                 "`upload_empty`; `evidence_not_offered`: the material is not provided by upload")
     def post(self, files, application_id, material_code):
         """Upload a material that could not be prefilled (multipart field `file`; the type is checked by
@@ -227,7 +223,7 @@ class MaterialUpload(MethodView):
                   content_type="application/octet-stream")
     @UNAUTHORIZED
     @NOT_APPLICANT
-    @error(404, "`not_found`: no such application of yours, or nothing uploaded for the material")
+    @blp.error(404, "`not_found`: no such application of yours, or nothing uploaded for the material")
     def get(self, application_id, material_code):
         """Download the material's upload (its owner and their authorised agent; reviewers use /review)."""
         return file_response(applicant_application(application_id), material_code)
@@ -246,7 +242,7 @@ class MaterialPromise(MethodView):
     @blp.response(200, PromiseTextSchema)
     @UNAUTHORIZED
     @NOT_APPLICANT
-    @error(404, "`not_found`: no such application, material, or the material offers no promise")
+    @blp.error(404, "`not_found`: no such application, material, or the material offers no promise")
     def get(self, application_id, material_code):
         """The written promise (告知承诺书) to show the applicant before they sign it."""
         application = applicant_application(application_id)
@@ -256,11 +252,11 @@ class MaterialPromise(MethodView):
     @blp.arguments(PromiseBodySchema)
     @blp.response(201, MaterialProvisionSchema)
     @UNAUTHORIZED
-    @error(403, f"{ASSURANCE_DOC}; `promise_not_allowed`: the applicant has a recorded false promise; "
+    @blp.error(403, f"{ASSURANCE_DOC}; `promise_not_allowed`: the applicant has a recorded false promise; "
                 "`forbidden`: neither a citizen nor an agent token")
-    @error(404, "`not_found`: no such application of yours, or no such material")
+    @blp.error(404, "`not_found`: no such application of yours, or no such material")
     @NOT_EDITABLE
-    @error(422, "`evidence_not_offered`: the material offers no promise; `validation_failed`: the text differs")
+    @blp.error(422, "`evidence_not_offered`: the material offers no promise; `validation_failed`: the text differs")
     def post(self, body, application_id, material_code):
         """Sign the material's written promise by sending its text back unchanged."""
         application = applicant_application(application_id)
@@ -273,9 +269,9 @@ class MaterialDeferral(MethodView):
     @blp.response(201, MaterialProvisionSchema)
     @UNAUTHORIZED
     @NOT_APPLICANT
-    @error(404, "`not_found`: no such application of yours, or no such material")
+    @blp.error(404, "`not_found`: no such application of yours, or no such material")
     @NOT_EDITABLE
-    @error(422, "`evidence_not_offered`: the matter does not mark this material deferrable (容缺)")
+    @blp.error(422, "`evidence_not_offered`: the matter does not mark this material deferrable (容缺)")
     def post(self, application_id, material_code):
         """容缺受理: supply this material later (only where the matter allows it), by the due date shown."""
         application = applicant_application(application_id)
@@ -288,11 +284,11 @@ class Submit(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.response(200, SubmitAnswerSchema)
     @UNAUTHORIZED
-    @error(403, f"{ASSURANCE_DOC}; `face_verification_required`: a face matter and no open face-verified window; "
+    @blp.error(403, f"{ASSURANCE_DOC}; `face_verification_required`: a face matter and no open face-verified window; "
                 "`forbidden`: neither a citizen nor an agent token")
     @NOT_FOUND
-    @error(409, "`invalid_transition`: not a draft; `prefill_locked`: a locked prefilled field was changed")
-    @error(422, "`materials_missing`: required materials not provided (listed in `errors.materials`); "
+    @blp.error(409, "`invalid_transition`: not a draft; `prefill_locked`: a locked prefilled field was changed")
+    @blp.error(422, "`materials_missing`: required materials not provided (listed in `errors.materials`); "
                 "`idempotency_key_reused`: the key was used for another request")
     def post(self, application_id):
         """Submit the application; with `Idempotency-Key` a retry returns the first answer and creates nothing.
@@ -321,8 +317,8 @@ class Resubmit(MethodView):
     @UNAUTHORIZED
     @NOT_APPLICANT
     @NOT_FOUND
-    @error(409, "`invalid_transition`: no supplement was requested; `prefill_locked`")
-    @error(422, "`materials_missing`: required materials still not provided")
+    @blp.error(409, "`invalid_transition`: no supplement was requested; `prefill_locked`")
+    @blp.error(422, "`materials_missing`: required materials still not provided")
     def post(self, application_id):
         """Send the application back to the department after the requested supplement (补正)."""
         application = applicant_application(application_id)
@@ -337,7 +333,7 @@ class Withdraw(MethodView):
     @UNAUTHORIZED
     @NOT_APPLICANT
     @NOT_FOUND
-    @error(409, "`invalid_transition`: already accepted (or decided): ask the department instead")
+    @blp.error(409, "`invalid_transition`: already accepted (or decided): ask the department instead")
     def post(self, body, application_id):
         """Withdraw the application before the department accepts it."""
         application = applicant_application(application_id)

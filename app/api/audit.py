@@ -7,7 +7,6 @@ from marshmallow import RAISE
 
 from app.api.blueprint import Blueprint
 from app.auth import require
-from app.errors import ErrorSchema
 from app.requestid import request_id
 from app.schemas.audit import (
     DataAccessPageSchema,
@@ -29,15 +28,11 @@ EXPORT_DESCRIPTION = ("streamed, per `format`: CSV with a header row (lists join
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
 
-
-UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
-FORBIDDEN = error(403, "`forbidden`: not an auditor token")
+UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
+FORBIDDEN = blp.error(403, "`forbidden`: not an auditor token")
 # Auditor reads are logged before they are served: when that log cannot be written, nothing is served.
-LOG_UNAVAILABLE = error(503, "`audit_log_unavailable`: the auditor-access log cannot be written (see POST "
+LOG_UNAVAILABLE = blp.error(503, "`audit_log_unavailable`: the auditor-access log cannot be written (see POST "
                              "/api/v1/audit/verify); nothing was served")
 
 
@@ -62,7 +57,7 @@ class DataAccessSearch(MethodView):
     @UNAUTHORIZED
     @FORBIDDEN
     @LOG_UNAVAILABLE
-    @error(422, "`validation_failed`: a bad filter or cursor")
+    @blp.error(422, "`validation_failed`: a bad filter or cursor")
     def post(self, body):
         """Search the data-access log, for a person among other filters.
 
@@ -84,7 +79,7 @@ class Export(MethodView):
     @UNAUTHORIZED
     @FORBIDDEN
     @LOG_UNAVAILABLE
-    @error(404, "`not_found`: no such log (exportable: `data-access`, `face-verifications`)")
+    @blp.error(404, "`not_found`: no such log (exportable: `data-access`, `face-verifications`)")
     def get(self, args, log):
         """Stream a log (`data-access` or `face-verifications`) as CSV or JSON Lines, oldest first; the export
         itself is logged first."""
@@ -103,7 +98,7 @@ class Verify(MethodView):
     @blp.response(200, VerifyResultSchema)
     @UNAUTHORIZED
     @FORBIDDEN
-    @error(422, "`validation_failed`: unknown log name")
+    @blp.error(422, "`validation_failed`: unknown log name")
     def post(self, body):
         """Recompute a hash chain (or `all`) and report the first broken link: {ok, checked, first_broken,
         head_hash}; the check itself is logged."""

@@ -6,7 +6,6 @@ from flask_jwt_extended import current_user, get_jwt
 
 from app.api.blueprint import Blueprint
 from app.auth import require
-from app.errors import ErrorSchema
 from app.extensions import limiter
 from app.models.staff import ROLES
 from app.schemas.auth import (
@@ -24,18 +23,14 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Login, toke
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 
 
-def error(status: int, description: str, **kwargs):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description, **kwargs)
-
 
 @blp.route("/auth/wechat/login")
 class WeChatLogin(MethodView):
     @blp.arguments(WeChatLoginSchema)
     @blp.response(200, CitizenLoginResponseSchema)
-    @error(401, "`wechat_code_invalid`: the code is wrong, expired or already used")
-    @error(403, "`wechat_user_blocked`: WeChat's risk control blocks this user")
-    @error(503, "`upstream_unavailable`: WeChat did not answer, or not usably")
+    @blp.error(401, "`wechat_code_invalid`: the code is wrong, expired or already used")
+    @blp.error(403, "`wechat_user_blocked`: WeChat's risk control blocks this user")
+    @blp.error(503, "`upstream_unavailable`: WeChat did not answer, or not usably")
     def post(self, body):
         """Log a citizen in with a mini-program login code (wx.login)."""
         citizen, tokens = auth_service.login_citizen(body["code"])
@@ -48,9 +43,9 @@ class StaffLogin(MethodView):
     @limiter.limit(lambda: current_app.config["STAFF_LOGIN_RATE_LIMIT"])
     @blp.arguments(StaffLoginSchema)
     @blp.response(200, StaffLoginResponseSchema)
-    @error(401, "`invalid_credentials`: unknown username or wrong password (the same answer for both)")
-    @error(403, "`account_disabled`: the password is right but the account is deactivated")
-    @error(429, "`rate_limited`: too many failures for this username from this address, or too many logins from "
+    @blp.error(401, "`invalid_credentials`: unknown username or wrong password (the same answer for both)")
+    @blp.error(403, "`account_disabled`: the password is right but the account is deactivated")
+    @blp.error(429, "`rate_limited`: too many failures for this username from this address, or too many logins from "
                 "this address",
            headers=RETRY_AFTER)
     def post(self, body):
@@ -64,7 +59,7 @@ class StaffLogin(MethodView):
 class Refresh(MethodView):
     @require(refresh=True)
     @blp.response(200, AccessTokenSchema)
-    @error(401, "`unauthorized`: no refresh token, or it is invalid, expired, revoked or an access token")
+    @blp.error(401, "`unauthorized`: no refresh token, or it is invalid, expired, revoked or an access token")
     def post(self):
         """Exchange the refresh token (as the bearer token) for a new access token."""
         return auth_service.refresh_access_token(current_user, get_jwt())
@@ -74,7 +69,7 @@ class Refresh(MethodView):
 class Logout(MethodView):
     @require(any_token=True)
     @blp.response(204)
-    @error(401, "`unauthorized`: no token, or it is invalid, expired or already revoked")
+    @blp.error(401, "`unauthorized`: no token, or it is invalid, expired or already revoked")
     def post(self):
         """Log out: revoke the bearer token (access or refresh) and every token of the same login."""
         auth_service.logout(get_jwt())
@@ -84,8 +79,8 @@ class Logout(MethodView):
 class StaffMe(MethodView):
     @require(*ROLES)
     @blp.response(200, StaffSummarySchema)
-    @error(401, "`unauthorized`: no valid access token")
-    @error(403, "`forbidden`: not a staff token")
+    @blp.error(401, "`unauthorized`: no valid access token")
+    @blp.error(403, "`forbidden`: not a staff token")
     def get(self):
         """The calling staff member's account: roles, bureau, department."""
         return current_user

@@ -6,7 +6,6 @@ from marshmallow import RAISE
 from app.api.applications import IDEMPOTENCY_KEY, idempotency_key
 from app.api.blueprint import Blueprint
 from app.auth import ASSURANCE_DOC, current_citizen, require
-from app.errors import ErrorSchema
 from app.requestid import request_id
 from app.schemas.applications import (
     BundleApplicationPageSchema,
@@ -29,14 +28,10 @@ blp = Blueprint("bundle-applications", __name__, url_prefix="/api/v1",
 PAGE_QUERY = PageQuerySchema()
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
 
-
-UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
-NOT_CITIZEN = error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
-NOT_FOUND = error(404, "`not_found`: no such 一件事 application of yours")
+UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
+NOT_CITIZEN = blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
+NOT_FOUND = blp.error(404, "`not_found`: no such 一件事 application of yours")
 
 
 def citizen_bundle(bundle_application_id: str):
@@ -50,7 +45,7 @@ class BundleApplications(MethodView):
     @blp.response(201, BundleApplicationSchema)
     @UNAUTHORIZED
     @NOT_CITIZEN
-    @error(404, "`not_found`: no such bundle")
+    @blp.error(404, "`not_found`: no such bundle")
     def post(self, _body, code):
         """Apply for a 一件事: one child draft per matter, each routed to its department (an empty body)."""
         return bundles.view(bundles.create(current_citizen(), code))
@@ -88,7 +83,7 @@ class BundleConsent(MethodView):
     @UNAUTHORIZED
     @NOT_CITIZEN
     @NOT_FOUND
-    @error(422, "`consent_mismatch`: not exactly the bundle's `consent_required` elements and purpose")
+    @blp.error(422, "`consent_mismatch`: not exactly the bundle's `consent_required` elements and purpose")
     def post(self, body, bundle_application_id):
         """One consent for the whole 一件事 (recorded as one receipt per child, each with its own elements)."""
         row = citizen_bundle(bundle_application_id)
@@ -100,10 +95,10 @@ class BundlePrefill(MethodView):
     @require("citizen")
     @blp.response(200, BundlePrefillSchema)
     @UNAUTHORIZED
-    @error(403, f"`consent_required`: a child has no valid consent; {ASSURANCE_DOC}; `forbidden`")
+    @blp.error(403, f"`consent_required`: a child has no valid consent; {ASSURANCE_DOC}; `forbidden`")
     @NOT_FOUND
-    @error(422, "`prefill_blocked`: a registry holds no record a child's matter cannot go without")
-    @error(503, "`prefill_blocked`: data a child's matter cannot go without could not be fetched")
+    @blp.error(422, "`prefill_blocked`: a registry holds no record a child's matter cannot go without")
+    @blp.error(503, "`prefill_blocked`: data a child's matter cannot go without could not be fetched")
     def post(self, bundle_application_id):
         """One prefill for every child: each connector is called once for all the elements it provides."""
         row = citizen_bundle(bundle_application_id)
@@ -118,7 +113,7 @@ class BundleForm(MethodView):
     @UNAUTHORIZED
     @NOT_CITIZEN
     @NOT_FOUND
-    @error(409, "`prefill_locked`: a locked prefilled field of some child would change (nothing is written)")
+    @blp.error(409, "`prefill_locked`: a locked prefilled field of some child would change (nothing is written)")
     def put(self, body, bundle_application_id):
         """The shared form, filled once for every child still editable (all or none)."""
         row = citizen_bundle(bundle_application_id)
@@ -131,11 +126,11 @@ class BundleSubmit(MethodView):
     @blp.doc(parameters=[IDEMPOTENCY_KEY])
     @blp.response(200, BundleSubmitAnswerSchema)
     @UNAUTHORIZED
-    @error(403, f"`face_verification_required`: a child's matter needs a fresh face verification; {ASSURANCE_DOC}; "
+    @blp.error(403, f"`face_verification_required`: a child's matter needs a fresh face verification; {ASSURANCE_DOC}; "
                 "`forbidden`")
     @NOT_FOUND
-    @error(409, "`invalid_transition`: already submitted; `prefill_locked`")
-    @error(422, "`materials_missing` (of a child, named in the message); `idempotency_key_reused`")
+    @blp.error(409, "`invalid_transition`: already submitted; `prefill_locked`")
+    @blp.error(422, "`materials_missing` (of a child, named in the message); `idempotency_key_reused`")
     def post(self, bundle_application_id):
         """Submit every child at once (all or none): each goes to its own department, decided in parallel."""
         row = citizen_bundle(bundle_application_id)

@@ -5,7 +5,6 @@ from marshmallow import RAISE
 
 from app.api.blueprint import Blueprint
 from app.auth import current_staff, require
-from app.errors import ErrorSchema
 from app.schemas.connectors import (
     ConnectorEventListSchema,
     ConnectorListQuerySchema,
@@ -27,13 +26,9 @@ LIST_QUERY = ConnectorListQuerySchema()
 USAGE_QUERY = UsageQuerySchema()
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
 
-
-UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
-NOT_FOUND = error(404, "`not_found`: no such connector, or another bureau's")
+UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
+NOT_FOUND = blp.error(404, "`not_found`: no such connector, or another bureau's")
 
 
 @blp.route("/connectors")
@@ -42,7 +37,7 @@ class Connectors(MethodView):
     @blp.arguments(LIST_QUERY, location="query", unknown=RAISE)
     @blp.response(200, ConnectorPageSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: neither a bureau nor an admin token")
+    @blp.error(403, "`forbidden`: neither a bureau nor an admin token")
     def get(self, args):
         """Connectors, newest first: a bureau sees its own, an admin all. Secrets are never returned."""
         return connectors.list_connectors(current_staff(), **args)
@@ -51,7 +46,7 @@ class Connectors(MethodView):
     @blp.arguments(ConnectorRegisterSchema)
     @blp.response(201, ConnectorWithSecretSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not a bureau token")
+    @blp.error(403, "`forbidden`: not a bureau token")
     def post(self, body):
         """Register a connector of the caller's bureau → `pending` until an admin approves it.
 
@@ -71,7 +66,7 @@ class ConnectorDetail(MethodView):
     @require("bureau", "admin")
     @blp.response(200, ConnectorSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: neither a bureau nor an admin token")
+    @blp.error(403, "`forbidden`: neither a bureau nor an admin token")
     @NOT_FOUND
     def get(self, connector_id):
         """One connector (a bureau's own; any for an admin)."""
@@ -81,7 +76,7 @@ class ConnectorDetail(MethodView):
     @blp.arguments(ConnectorWriteSchema)
     @blp.response(200, ConnectorSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not a bureau token")
+    @blp.error(403, "`forbidden`: not a bureau token")
     @NOT_FOUND
     def patch(self, body, connector_id):
         """Change an own connector; changing its URL, paths, elements/mapping or trust level returns an active
@@ -94,7 +89,7 @@ class RotateSecret(MethodView):
     @require("bureau")
     @blp.response(200, ConnectorWithSecretSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not a bureau token")
+    @blp.error(403, "`forbidden`: not a bureau token")
     @NOT_FOUND
     def post(self, connector_id):
         """A new signing secret for an own connector, shown once; calls use it from now on."""
@@ -106,9 +101,9 @@ class Approve(MethodView):
     @require("admin")
     @blp.response(200, ConnectorSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not an admin token")
+    @blp.error(403, "`forbidden`: not an admin token")
     @NOT_FOUND
-    @error(422, "`unsafe_url`: the URL is no longer safe to call (checked again)")
+    @blp.error(422, "`unsafe_url`: the URL is no longer safe to call (checked again)")
     def post(self, connector_id):
         """Activate a pending or disabled connector (admin); approving an active one changes nothing."""
         return connectors.approve(connector_id, current_staff())
@@ -119,7 +114,7 @@ class Disable(MethodView):
     @require("admin")
     @blp.response(200, ConnectorSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: not an admin token")
+    @blp.error(403, "`forbidden`: not an admin token")
     @NOT_FOUND
     def post(self, connector_id):
         """Stop calling a connector (admin); it can be approved again later."""
@@ -131,7 +126,7 @@ class HealthCheck(MethodView):
     @require("bureau", "admin")
     @blp.response(200, HealthCheckSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: neither a bureau nor an admin token")
+    @blp.error(403, "`forbidden`: neither a bureau nor an admin token")
     @NOT_FOUND
     def post(self, connector_id):
         """Call the connector's health path now → {ok, latency_ms, error} (any status, so before approval)."""
@@ -144,7 +139,7 @@ class Usage(MethodView):
     @blp.arguments(USAGE_QUERY, location="query", unknown=RAISE)
     @blp.response(200, UsageSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: neither a bureau nor an admin token")
+    @blp.error(403, "`forbidden`: neither a bureau nor an admin token")
     @NOT_FOUND
     def get(self, args, connector_id):
         """Calls, outcomes and latency percentiles (p50/p95, nearest rank) per UTC day, from the access log."""
@@ -156,7 +151,7 @@ class Events(MethodView):
     @require("bureau", "admin")
     @blp.response(200, ConnectorEventListSchema)
     @UNAUTHORIZED
-    @error(403, "`forbidden`: neither a bureau nor an admin token")
+    @blp.error(403, "`forbidden`: neither a bureau nor an admin token")
     @NOT_FOUND
     def get(self, connector_id):
         """The registry history of a connector: every change, who made it, what changed (never a secret)."""

@@ -6,7 +6,6 @@ from marshmallow import RAISE
 from app.api.blueprint import Blueprint
 from app.api.review import reviewer
 from app.auth import ASSURANCE_DOC, current_citizen, require
-from app.errors import ErrorSchema
 from app.schemas.evaluations import (
     EvaluationBodySchema,
     EvaluationSchema,
@@ -25,19 +24,15 @@ blp = Blueprint("evaluations", __name__, url_prefix="/api/v1",
 RECTIFICATION_QUERY = RectificationQuerySchema()
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
 
-
-UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
+UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 # An agent (帮办代办) gets this too: the rating is the citizen's own satisfaction, not the agent's.
-NOT_CITIZEN = error(403, "`forbidden`: not a citizen token (an agent cannot evaluate for the citizen); "
+NOT_CITIZEN = blp.error(403, "`forbidden`: not a citizen token (an agent cannot evaluate for the citizen); "
                          f"{ASSURANCE_DOC}")
-NOT_REVIEWER = error(403, "`forbidden`: not a reviewer token")
-NO_APPLICATION = error(404, "`not_found`: no such application of yours")
-NO_RECTIFICATION = error(404, "`not_found`: no such rectification in your department")
-NOT_OPEN = error(409, "`invalid_transition`: the rectification is no longer open")
+NOT_REVIEWER = blp.error(403, "`forbidden`: not a reviewer token")
+NO_APPLICATION = blp.error(404, "`not_found`: no such application of yours")
+NO_RECTIFICATION = blp.error(404, "`not_found`: no such rectification in your department")
+NOT_OPEN = blp.error(409, "`invalid_transition`: the rectification is no longer open")
 
 
 @blp.route("/applications/<application_id>/evaluation")
@@ -48,9 +43,9 @@ class ApplicationEvaluation(MethodView):
     @UNAUTHORIZED
     @NOT_CITIZEN
     @NO_APPLICATION
-    @error(409, "`evaluation_not_allowed`: the application is not approved, rejected or delivered yet; "
+    @blp.error(409, "`evaluation_not_allowed`: the application is not approved, rejected or delivered yet; "
                 "`already_evaluated`: it has been evaluated (one evaluation per application)")
-    @error(422, "`validation_failed`: a grade outside 1–5, or a comment over 500 characters")
+    @blp.error(422, "`validation_failed`: a grade outside 1–5, or a comment over 500 characters")
     def post(self, body, application_id):
         """好差评: rate a completed application from 5 (非常满意) to 1 (非常不满意), once.
 
@@ -65,7 +60,7 @@ class ApplicationEvaluation(MethodView):
     @blp.response(200, EvaluationSchema)
     @UNAUTHORIZED
     @NOT_CITIZEN
-    @error(404, "`not_found`: no such application of yours, or it has not been evaluated")
+    @blp.error(404, "`not_found`: no such application of yours, or it has not been evaluated")
     def get(self, application_id):
         """Your evaluation of the application, with the status of the rectification it opened."""
         return evaluations.get_evaluation(applications.own_application(application_id, current_citizen()))
@@ -92,7 +87,7 @@ class Resolve(MethodView):
     @NOT_REVIEWER
     @NO_RECTIFICATION
     @NOT_OPEN
-    @error(422, "`validation_failed`: no resolution")
+    @blp.error(422, "`validation_failed`: no resolution")
     def post(self, body, rectification_id):
         """整改完成: say what the department changed."""
         return evaluations.resolve(rectification_id, reviewer(), body["resolution"])
@@ -107,7 +102,7 @@ class Unfixable(MethodView):
     @NOT_REVIEWER
     @NO_RECTIFICATION
     @NOT_OPEN
-    @error(422, "`validation_failed`: no reason")
+    @blp.error(422, "`validation_failed`: no reason")
     def post(self, body, rectification_id):
         """无法整改: close the rectification as unfixable, with the reason."""
         return evaluations.mark_unfixable(rectification_id, reviewer(), body["reason"])

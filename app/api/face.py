@@ -7,7 +7,6 @@ from flask.views import MethodView
 
 from app.api.blueprint import Blueprint
 from app.auth import current_citizen, require
-from app.errors import ErrorSchema
 from app.requestid import request_id
 from app.schemas.face import (
     BiometricConsentSchema,
@@ -22,16 +21,12 @@ blp = Blueprint("face", __name__, url_prefix="/api/v1",
                 description="Face verification (刷脸办) and the biometric consent it needs")
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
 
-
-UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
+UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 NOT_A_CITIZEN = "`forbidden`: not a citizen token"
-RATE_LIMITED = error(429, "`rate_limited`: FACE_MAX_FAILURES failed verifications within the window (Retry-After); "
+RATE_LIMITED = blp.error(429, "`rate_limited`: FACE_MAX_FAILURES failed verifications within the window (Retry-After); "
                           "logged as `rate_limited`")
-UNAVAILABLE = error(503, "`upstream_unavailable`: the face provider (or, for the `local` adapter, the population "
+UNAVAILABLE = blp.error(503, "`upstream_unavailable`: the face provider (or, for the `local` adapter, the population "
                          "registry's photo) could not answer; nothing was decided or consumed, try again")
 
 
@@ -56,10 +51,10 @@ class Sessions(MethodView):
     @blp.arguments(SessionCreateSchema)
     @blp.response(201, SessionSchema)
     @UNAUTHORIZED
-    @error(403, "`assurance_required`: purpose `real_name` needs a claimed real name (POST /api/v1/me/real-name); "
+    @blp.error(403, "`assurance_required`: purpose `real_name` needs a claimed real name (POST /api/v1/me/real-name); "
                 f"every other purpose needs the identity proven by face; {NOT_A_CITIZEN}")
-    @error(404, "`not_found`: no such matter, or no such application of yours")
-    @error(422, "`consent_required`: `biometric_consent` is not true, or `consent_version` is not the current "
+    @blp.error(404, "`not_found`: no such matter, or no such application of yours")
+    @blp.error(422, "`consent_required`: `biometric_consent` is not true, or `consent_version` is not the current "
                 "text; `face_not_offered`: the matter does not offer 刷脸办; `face_capability_missing`: the "
                 "matter needs liveness detection the configured provider lacks; `face_reference_unavailable`: "
                 "no usable registry photo to compare with (`local`); `validation_failed`: per-field problems. "
@@ -85,15 +80,15 @@ class Complete(MethodView):
     @blp.arguments(CompleteSchema)
     @blp.response(200, DecisionSchema)
     @UNAUTHORIZED
-    @error(403, NOT_A_CITIZEN)
-    @error(404, "`not_found`: no such session of yours (another citizen's session is logged as `wrong_citizen`)")
-    @error(409, "`face_session_consumed`: the session was already completed (logged as `replay_rejected`); "
+    @blp.error(403, NOT_A_CITIZEN)
+    @blp.error(404, "`not_found`: no such session of yours (another citizen's session is logged as `wrong_citizen`)")
+    @blp.error(409, "`face_session_consumed`: the session was already completed (logged as `replay_rejected`); "
                 "`face_result_pending`: the provider has no result yet, finish on the phone and retry (the "
                 "session stays open)")
-    @error(410, "`face_session_expired`: past `expires_at`, ended by a consent withdrawal, or the provider "
+    @blp.error(410, "`face_session_expired`: past `expires_at`, ended by a consent withdrawal, or the provider "
                 "forgot it; start a new session")
-    @error(413, "`payload_too_large`: the body exceeds FACE_MAX_BODY_BYTES or a photo the provider's limit")
-    @error(422, "`validation_failed`: unusable evidence (wrong shape, not base64, not a JPEG/PNG, corrupt, too "
+    @blp.error(413, "`payload_too_large`: the body exceeds FACE_MAX_BODY_BYTES or a photo the provider's limit")
+    @blp.error(422, "`validation_failed`: unusable evidence (wrong shape, not base64, not a JPEG/PNG, corrupt, too "
                 "many pixels; reason under `errors.json.evidence`); `face_reference_unavailable`: no usable "
                 "registry photo. The session stays open")
     @RATE_LIMITED
@@ -118,7 +113,7 @@ class MyBiometricConsent(MethodView):
     @require("citizen", assurance="none")
     @blp.response(200, BiometricConsentSchema)
     @UNAUTHORIZED
-    @error(403, NOT_A_CITIZEN)
+    @blp.error(403, NOT_A_CITIZEN)
     def get(self):
         """The current biometric consent text (to show before a face check) and the caller's receipt."""
         return face.consent_view(current_citizen())
@@ -126,7 +121,7 @@ class MyBiometricConsent(MethodView):
     @require("citizen", assurance="none")
     @blp.response(200, BiometricConsentSchema)
     @UNAUTHORIZED
-    @error(403, NOT_A_CITIZEN)
+    @blp.error(403, NOT_A_CITIZEN)
     def delete(self):
         """Withdraw the biometric consent (idempotent): open face sessions end (410 on completion) and a new
         session needs a new, explicit consent."""

@@ -6,7 +6,6 @@ from marshmallow import RAISE
 
 from app.api.blueprint import Blueprint
 from app.auth import require
-from app.errors import ErrorSchema
 from app.requestid import request_id
 from app.schemas.face import (
     FaceLogQuerySchema,
@@ -25,15 +24,11 @@ FACE_LOG_SEARCH = FaceLogSearchSchema()
 FACE_STATS_QUERY = FaceStatsQuerySchema()
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
 
-
-UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
-FORBIDDEN = error(403, "`forbidden`: not an auditor token")
+UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
+FORBIDDEN = blp.error(403, "`forbidden`: not an auditor token")
 # Auditor reads are logged before they are served: when that log cannot be written, nothing is served.
-LOG_UNAVAILABLE = error(503, "`audit_log_unavailable`: the auditor-access log cannot be written (see POST "
+LOG_UNAVAILABLE = blp.error(503, "`audit_log_unavailable`: the auditor-access log cannot be written (see POST "
                              "/api/v1/audit/verify); nothing was served")
 
 
@@ -45,7 +40,7 @@ class FaceLog(MethodView):
     @UNAUTHORIZED
     @FORBIDDEN
     @LOG_UNAVAILABLE
-    @error(422, "`validation_failed`: a bad filter or cursor")
+    @blp.error(422, "`validation_failed`: a bad filter or cursor")
     def get(self, args):
         """Query the face-verification log in record order, with filters and a cursor; the query is logged.
 
@@ -62,7 +57,7 @@ class FaceLogSearch(MethodView):
     @UNAUTHORIZED
     @FORBIDDEN
     @LOG_UNAVAILABLE
-    @error(422, "`validation_failed`: a bad filter or cursor")
+    @blp.error(422, "`validation_failed`: a bad filter or cursor")
     def post(self, body):
         """Search the face-verification log, for a person among other filters.
 
@@ -81,7 +76,7 @@ class FaceStats(MethodView):
     @UNAUTHORIZED
     @FORBIDDEN
     @LOG_UNAVAILABLE
-    @error(422, "`validation_failed`: `from` after `to`, or a range over 366 days")
+    @blp.error(422, "`validation_failed`: `from` after `to`, or a range over 366 days")
     def get(self, args):
         """Pass rates per provider and day (China Standard Time): decisions, passes, failures by reason.
 

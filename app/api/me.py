@@ -5,7 +5,6 @@ from marshmallow import RAISE
 
 from app.api.blueprint import Blueprint
 from app.auth import ASSURANCE_DOC, current_citizen, require
-from app.errors import ErrorSchema
 from app.requestid import request_id
 from app.schemas.applications import (
     ConsentPageSchema,
@@ -23,17 +22,13 @@ PAGE_QUERY = PageQuerySchema()
 MY_DATA_ACCESS_QUERY = MyDataAccessQuerySchema()
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
-
 
 @blp.route("/me")
 class Me(MethodView):
     @require("citizen", assurance="none")
     @blp.response(200, MeSchema)
-    @error(401, "`unauthorized`: no valid access token")
-    @error(403, "`forbidden`: not a citizen token")
+    @blp.error(401, "`unauthorized`: no valid access token")
+    @blp.error(403, "`forbidden`: not a citizen token")
     def get(self):
         """The calling citizen's profile: the assurance level, with the real name and ID number masked."""
         return identity.profile(current_citizen())
@@ -44,15 +39,15 @@ class RealName(MethodView):
     @require("citizen", assurance="none")
     @blp.arguments(RealNameSchema)
     @blp.response(200, MeSchema)
-    @error(401, "`unauthorized`: no valid access token")
-    @error(403, "`forbidden`: not a citizen token")
-    @error(409, "`real_name_already_bound`: this account is face-bound to another identity (it can only re-prove "
+    @blp.error(401, "`unauthorized`: no valid access token")
+    @blp.error(403, "`forbidden`: not a citizen token")
+    @blp.error(409, "`real_name_already_bound`: this account is face-bound to another identity (it can only re-prove "
                 "its own)")
-    @error(422, "`validation_failed`: per-field problems; `identity_mismatch`: the population registry holds "
+    @blp.error(422, "`validation_failed`: per-field problems; `identity_mismatch`: the population registry holds "
                 "another name for this number, or does not hold the number")
-    @error(429, "`rate_limited`: too many claims from this account or for this ID number, or too many registry "
+    @blp.error(429, "`rate_limited`: too many claims from this account or for this ID number, or too many registry "
                 "mismatches for this account (Retry-After)")
-    @error(503, "`upstream_unavailable`: the population registry did not answer; nothing was claimed")
+    @blp.error(503, "`upstream_unavailable`: the population registry did not answer; nothing was claimed")
     def post(self, body):
         """Claim a real name and resident ID number (GB 11643) for the calling citizen: `assurance: "claimed"`.
 
@@ -75,8 +70,8 @@ class MyConsents(MethodView):
     @require("citizen")
     @blp.arguments(PAGE_QUERY, location="query", unknown=RAISE)
     @blp.response(200, ConsentPageSchema)
-    @error(401, "`unauthorized`: no valid access token")
-    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
+    @blp.error(401, "`unauthorized`: no valid access token")
+    @blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     def get(self, args):
         """The caller's consent receipts, newest first (active, withdrawn and superseded)."""
         return applications.list_consents(current_citizen(), **args)
@@ -86,9 +81,9 @@ class MyConsents(MethodView):
 class MyConsent(MethodView):
     @require("citizen")
     @blp.response(200, ConsentReceiptSchema)
-    @error(401, "`unauthorized`: no valid access token")
-    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
-    @error(404, "`not_found`: no such receipt of yours")
+    @blp.error(401, "`unauthorized`: no valid access token")
+    @blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
+    @blp.error(404, "`not_found`: no such receipt of yours")
     def delete(self, receipt_id):
         """Withdraw a consent (idempotent): its application's prefill needs a new one (403 `consent_required`)."""
         return applications.withdraw_consent(receipt_id, current_citizen())
@@ -99,9 +94,9 @@ class MyDataAccess(MethodView):
     @require("citizen")
     @blp.arguments(MY_DATA_ACCESS_QUERY, location="query", unknown=RAISE)
     @blp.response(200, DataAccessViewPageSchema)
-    @error(401, "`unauthorized`: no valid access token")
-    @error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
-    @error(404, "`not_found`: `application_id` is not an application of yours")
+    @blp.error(401, "`unauthorized`: no valid access token")
+    @blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
+    @blp.error(404, "`not_found`: `application_id` is not an application of yours")
     def get(self, args):
         """Who fetched which data about me, when, for which application and purpose, and the outcome.
 

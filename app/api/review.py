@@ -6,7 +6,6 @@ from marshmallow import RAISE
 from app.api.applications import file_response
 from app.api.blueprint import Blueprint
 from app.auth import current_staff, require
-from app.errors import ErrorSchema
 from app.schemas.applications import ApplicationDetailSchema
 from app.schemas.review import (
     ApproveBodySchema,
@@ -27,15 +26,11 @@ blp = Blueprint("review", __name__, url_prefix="/api/v1/review",
 INBOX_QUERY = InboxQuerySchema()
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
 
-
-UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
-NOT_REVIEWER = error(403, "`forbidden`: not a reviewer token")
-NOT_FOUND = error(404, "`not_found`: no such submitted application in your department")
-INVALID = error(409, "`invalid_transition`: not allowed from the application's current status")
+UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
+NOT_REVIEWER = blp.error(403, "`forbidden`: not a reviewer token")
+NOT_FOUND = blp.error(404, "`not_found`: no such submitted application in your department")
+INVALID = blp.error(409, "`invalid_transition`: not allowed from the application's current status")
 
 
 def reviewer() -> Actor:
@@ -80,7 +75,7 @@ class ReviewMaterial(MethodView):
     @blp.response(200, description="the uploaded file, as stored", content_type="application/octet-stream")
     @UNAUTHORIZED
     @NOT_REVIEWER
-    @error(404, "`not_found`: no such application in your department, or nothing uploaded for the material")
+    @blp.error(404, "`not_found`: no such application in your department, or nothing uploaded for the material")
     def get(self, application_id, material_code):
         """Download a material the applicant uploaded."""
         return file_response(department_application(application_id), material_code)
@@ -151,7 +146,7 @@ class Deliver(MethodView):
     @NOT_REVIEWER
     @NOT_FOUND
     @INVALID
-    @error(422, "`validation_failed`: mail without recipient or tracking number")
+    @blp.error(422, "`validation_failed`: mail without recipient or tracking number")
     def post(self, body, application_id):
         """送达: an e-certificate, or free mail with the recipient and tracking number."""
         return decided(review.deliver(department_application(application_id), reviewer(), body))
@@ -165,7 +160,7 @@ class PromiseBreach(MethodView):
     @UNAUTHORIZED
     @NOT_REVIEWER
     @NOT_FOUND
-    @error(422, "`validation_failed`: that material was not provided by a written promise")
+    @blp.error(422, "`validation_failed`: that material was not provided by a written promise")
     def post(self, body, application_id):
         """Record that a written promise (告知承诺) was false: its maker can no longer use promises."""
         return review.record_promise_breach(department_application(application_id), reviewer(),

@@ -10,7 +10,6 @@ from marshmallow import RAISE
 
 from app.api.blueprint import Blueprint
 from app.auth import require
-from app.errors import ErrorSchema
 from app.requestid import request_id
 from app.schemas.stats import ApplicationStatsSchema, EvaluationStatsSchema, FaceStatsOverallSchema, StatsQuerySchema
 from app.services import stats
@@ -21,14 +20,10 @@ blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats",
 STATS_QUERY = StatsQuerySchema()
 
 
-def error(status: int, description: str):
-    """Document an error response of the one error shape."""
-    return blp.alt_response(status, schema=ErrorSchema, description=description)
 
-
-UNAUTHORIZED = error(401, "`unauthorized`: no valid access token")
-NOT_ADMIN = error(403, "`forbidden`: not an admin token")
-BAD_PERIOD = error(422, "`validation_failed`: a malformed time, or `from` after `to`")
+UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
+NOT_ADMIN = blp.error(403, "`forbidden`: not an admin token")
+BAD_PERIOD = blp.error(422, "`validation_failed`: a malformed time, or `from` after `to`")
 
 
 @blp.route("/applications")
@@ -55,7 +50,7 @@ class FaceStats(MethodView):
     @blp.response(200, FaceStatsOverallSchema)
     @UNAUTHORIZED
     @NOT_ADMIN
-    @error(422, "`validation_failed`: a malformed time, `from` after `to`, or a range over 366 days")
+    @blp.error(422, "`validation_failed`: a malformed time, `from` after `to`, or a range over 366 days")
     def get(self, args):
         """Face verification pass rate overall, per provider, and per provider and day.
 

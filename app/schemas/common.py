@@ -6,10 +6,11 @@ from datetime import UTC
 
 import marshmallow as ma
 from marshmallow import ValidationError, fields
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import Length, OneOf
 
-from app.schemas.catalogue import MAX_PAGE, MAX_PER_PAGE, FullMatch
-from app.schemas.jsontypes import WholeNumber
+# FullMatch, and the one PageQuerySchema (the catalogue's paging limits), re-exported for every list.
+from app.schemas.catalogue import FullMatch
+from app.schemas.catalogue import PageQuerySchema as PageQuerySchema
 from shared_data import elements
 
 # Opaque ids in paths and queries: what we issue (32 hex characters, or a sandbox connector's name).
@@ -59,12 +60,6 @@ def element_name(**kwargs) -> fields.String:
 def opaque_id(description: str, **kwargs) -> fields.String:
     return fields.String(validate=FullMatch(ID_PATTERN, error="编号格式无效"),
                          metadata={"description": description}, **kwargs)
-
-
-class PageQuerySchema(ma.Schema):
-    page = WholeNumber(load_default=1, validate=Range(min=1, max=MAX_PAGE))
-    per_page = WholeNumber(load_default=20, validate=Range(min=1, max=MAX_PER_PAGE),
-                              metadata={"description": f"at most {MAX_PER_PAGE}"})
 
 
 class PageSchema(ma.Schema):

@@ -27,6 +27,7 @@ from app import create_app
 from app.config import sqlalchemy_url
 from app.extensions import db, limiter
 from app.sandbox.server import serve
+from tests.helpers import bearer
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -246,8 +247,6 @@ def row_counts(app):
     return snapshot
 
 
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

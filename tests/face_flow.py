@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models.face import FaceSession, FaceVerificationRecord
 from app.sandbox import people
+from tests.helpers import bearer
 
 ZHANG_WEI = ("张伟", "410105198503120013")
 LI_NA = ("李娜", "410102199207040225")
@@ -22,8 +23,6 @@ FACE_MATTER = "GJJ-GG-001"  # 住房公积金提取(离休、退休): offers fac
 NON_FACE_MATTER = "MZ-QR-001"  # 内地居民结婚登记: both parties in person, no face option
 
 
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def openid_for(id_number: str) -> str:

@@ -13,12 +13,11 @@ from app.extensions import db
 from app.models.citizen import Citizen
 from app.models.staff import StaffUser
 from app.pii import vault
+from tests.helpers import assert_error, bearer
 
 SANDBOX_PASSWORD = "sandbox-pass"
 
 
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def staff_login(client, username, password=SANDBOX_PASSWORD, **kwargs):
@@ -26,13 +25,6 @@ def staff_login(client, username, password=SANDBOX_PASSWORD, **kwargs):
     return client.post("/api/v1/auth/staff/login", json=body, **kwargs)
 
 
-def assert_error(response, status, error):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    assert response.json["code"] == status
-    assert response.json["error"] == error
-    assert response.json["message"]
-    return response.json
 
 
 # --- citizens ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Matter, MatterVersion
 from app.services.catalogue import load_seed_file
+from tests.helpers import assert_error
 
 SEED = load_seed_file()
 SEED_MATTERS = {m["code"]: m for m in SEED["matters"]}
@@ -31,11 +32,6 @@ def all_pages(client, query: str = "") -> list[dict]:
         page += 1
 
 
-def assert_error(response, status: int, error: str) -> dict:
-    assert response.status_code == status, response.get_json()
-    body = response.get_json()
-    assert body["code"] == status and body["error"] == error and body["message"]
-    return body
 
 
 def new_matter(code: str = "TEST-GG-001", **changes) -> dict:

@@ -2,18 +2,7 @@
 
 import pytest
 
-SHAPE = {"code", "status", "error", "message"}
-
-
-def assert_error(response, status: int, error: str):
-    assert response.status_code == status
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert SHAPE <= body.keys(), body
-    assert body["code"] == status
-    assert body["error"] == error
-    assert body["message"]
-    return body
+from tests.helpers import assert_error
 
 
 def test_unknown_path_is_404_in_the_error_shape(client):

@@ -11,6 +11,7 @@ from face_flow import prove
 
 from app.extensions import db
 from app.pii import vault
+from tests.helpers import bearer
 
 ZHANG_WEI = {"name": "张伟", "id_number": "410105198503120013"}
 # API.md's sandbox people: every one must bind (王强 and 陈静 were born before their district codes existed).
@@ -32,8 +33,6 @@ def with_check_char(first17: str) -> str:
     return first17 + "10X98765432"[total % 11]
 
 
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def bind(client, headers, name, id_number):

@@ -10,7 +10,6 @@ from app.api import (
     connectors,
     evaluations,
     face,
-    face_audit,
     me,
     review,
     service,
@@ -18,5 +17,4 @@ from app.api import (
 )
 
 BLUEPRINTS = [service.blp, auth.blp, me.blp, catalogue.blp, connectors.blp, applications.blp, bundles.blp, agents.blp,
-              review.blp, evaluations.blp, face.blp,
-              audit.blp, face_audit.blp, stats.blp]
+              review.blp, evaluations.blp, face.blp, audit.blp, stats.blp]

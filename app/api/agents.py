@@ -15,7 +15,6 @@ blp = Blueprint("agents", __name__, url_prefix="/api/v1",
 PAGE_QUERY = PageQuerySchema()
 
 
-
 UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 
 

@@ -49,7 +49,6 @@ IDEMPOTENCY_KEY = {
 }
 
 
-
 UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 NOT_FOUND = blp.error(404, "`not_found`: no such application of yours (or of a citizen who authorised you)")
 NOT_APPLICANT = blp.error(403, f"`forbidden`: neither a citizen nor an agent token; {ASSURANCE_DOC}")

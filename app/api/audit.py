@@ -1,5 +1,9 @@
-"""Auditors: query and export the data-access log, verify the hash chains. Every call here is itself logged."""
+"""Auditors: query, search and export the logs, face-verification pass rates, verifying the hash chains.
 
+Every call here is itself logged (in the auditor-access log) before it answers.
+"""
+
+import marshmallow as ma
 from flask import Response, stream_with_context
 from flask.views import MethodView
 from flask_jwt_extended import get_jwt_identity
@@ -16,17 +20,21 @@ from app.schemas.audit import (
     VerifyBodySchema,
     VerifyResultSchema,
 )
-from app.services import audit
+from app.schemas.face import (
+    FaceLogQuerySchema,
+    FaceLogSearchSchema,
+    FacePageSchema,
+    FaceStatsQuerySchema,
+    FaceStatsSchema,
+)
+from app.services import audit, face
 
-blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit: the access logs and their chains")
+blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit: the logs, their chains and pass rates")
 
-DATA_ACCESS_QUERY = DataAccessQuerySchema()
-DATA_ACCESS_SEARCH = DataAccessSearchSchema()
 EXPORT_QUERY = ExportQuerySchema()
 EXPORT_DESCRIPTION = ("streamed, per `format`: CSV with a header row (lists joined by `;`; cells that would start "
                       "a spreadsheet formula are prefixed with `'`) or JSON Lines (one record per line)")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
-
 
 
 UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
@@ -36,36 +44,71 @@ LOG_UNAVAILABLE = blp.error(503, "`audit_log_unavailable`: the auditor-access lo
                              "/api/v1/audit/verify); nothing was served")
 
 
-@blp.route("/audit/data-access")
-class DataAccessLog(MethodView):
-    @require("auditor")
-    @blp.arguments(DATA_ACCESS_QUERY, location="query", unknown=RAISE)
-    @blp.response(200, DataAccessPageSchema)
-    @UNAUTHORIZED
-    @FORBIDDEN
-    @LOG_UNAVAILABLE
-    def get(self, args):
-        """Query the data-access log in record order, with filters and a cursor; the query itself is logged."""
-        return audit.query("data-access", args, actor=get_jwt_identity(), request_id=request_id())
-
-
-@blp.route("/audit/data-access/search")
-class DataAccessSearch(MethodView):
-    @require("auditor")
-    @blp.arguments(DATA_ACCESS_SEARCH, unknown=RAISE, required=False)  # every filter is optional
-    @blp.response(200, DataAccessPageSchema)
-    @UNAUTHORIZED
-    @FORBIDDEN
-    @LOG_UNAVAILABLE
-    @blp.error(422, "`validation_failed`: a bad filter or cursor")
-    def post(self, body):
-        """Search the data-access log, for a person among other filters.
+BAD_FILTER = blp.error(422, "`validation_failed`: a bad filter or cursor")
+PERSON_SEARCH_DOC = """
 
         The same filters as the GET, and `id_number`, in the body: a person's ID number never travels in a URL
         (where access logs and proxies would keep it). It is matched through its keyed hash; the search is
         logged with the hash only.
         """
-        return audit.query("data-access", body, actor=get_jwt_identity(), request_id=request_id())
+
+
+def log_views(log: str, query: ma.Schema, search: ma.Schema, page: type[ma.Schema], *, what: str,
+              note: str = "") -> None:
+    """Register the two ways to read `log`: GET /audit/{log} (filters in the query string) and
+    POST /audit/{log}/search (the same filters and a person, in the body). Both are logged before they answer."""
+
+    class Query(MethodView):
+        @require("auditor")
+        @blp.arguments(query, location="query", unknown=RAISE)
+        @blp.response(200, page)
+        @UNAUTHORIZED
+        @FORBIDDEN
+        @LOG_UNAVAILABLE
+        @BAD_FILTER
+        def get(self, args):
+            return audit.query(log, args, actor=get_jwt_identity(), request_id=request_id())
+
+    class Search(MethodView):
+        @require("auditor")
+        @blp.arguments(search, unknown=RAISE, required=False)  # every filter is optional
+        @blp.response(200, page)
+        @UNAUTHORIZED
+        @FORBIDDEN
+        @LOG_UNAVAILABLE
+        @BAD_FILTER
+        def post(self, body):
+            return audit.query(log, body, actor=get_jwt_identity(), request_id=request_id())
+
+    # flask-smorest reads the summary and description from the docstrings when the route is registered.
+    Query.get.__doc__ = f"Query the {what} log in record order, with filters and a cursor; the query is logged.{note}"
+    Search.post.__doc__ = f"Search the {what} log, for a person among other filters.{PERSON_SEARCH_DOC}"
+    name = "".join(part.title() for part in log.split("-"))
+    blp.route(f"/audit/{log}", endpoint=f"{name}Log")(Query)
+    blp.route(f"/audit/{log}/search", endpoint=f"{name}Search")(Search)
+
+
+log_views("data-access", DataAccessQuerySchema(), DataAccessSearchSchema(), DataAccessPageSchema, what="data-access")
+log_views("face-verifications", FaceLogQuerySchema(), FaceLogSearchSchema(), FacePageSchema,
+          what="face-verification", note="\n\n        Records hold no name, ID number, image or encoding; to find "
+                                         "a person's, POST …/search.\n        ")
+
+
+@blp.route("/audit/face-verifications/stats")
+class FaceStats(MethodView):
+    @require("auditor")
+    @blp.arguments(FaceStatsQuerySchema(), location="query", unknown=RAISE)
+    @blp.response(200, FaceStatsSchema)
+    @UNAUTHORIZED
+    @FORBIDDEN
+    @LOG_UNAVAILABLE
+    @blp.error(422, "`validation_failed`: `from` after `to`, or a range over 366 days")
+    def get(self, args):
+        """Pass rates per provider and day (China Standard Time): decisions, passes, failures by reason.
+
+        Defaults to the 30 days before `to` (now). The query is logged.
+        """
+        return face.pass_rate_stats(args, actor=get_jwt_identity(), request_id=request_id())
 
 
 # The converter states the logs an export exists for (the document shows them as an enum); others: 404.

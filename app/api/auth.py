@@ -23,7 +23,6 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Login, toke
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 
 
-
 @blp.route("/auth/wechat/login")
 class WeChatLogin(MethodView):
     @blp.arguments(WeChatLoginSchema)

@@ -28,7 +28,6 @@ blp = Blueprint("bundle-applications", __name__, url_prefix="/api/v1",
 PAGE_QUERY = PageQuerySchema()
 
 
-
 UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 NOT_CITIZEN = blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
 NOT_FOUND = blp.error(404, "`not_found`: no such 一件事 application of yours")

@@ -26,7 +26,6 @@ LIST_QUERY = ConnectorListQuerySchema()
 USAGE_QUERY = UsageQuerySchema()
 
 
-
 UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 NOT_FOUND = blp.error(404, "`not_found`: no such connector, or another bureau's")
 

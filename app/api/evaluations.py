@@ -24,7 +24,6 @@ blp = Blueprint("evaluations", __name__, url_prefix="/api/v1",
 RECTIFICATION_QUERY = RectificationQuerySchema()
 
 
-
 UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 # An agent (帮办代办) gets this too: the rating is the citizen's own satisfaction, not the agent's.
 NOT_CITIZEN = blp.error(403, "`forbidden`: not a citizen token (an agent cannot evaluate for the citizen); "

@@ -21,7 +21,6 @@ blp = Blueprint("face", __name__, url_prefix="/api/v1",
                 description="Face verification (刷脸办) and the biometric consent it needs")
 
 
-
 UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 NOT_A_CITIZEN = "`forbidden`: not a citizen token"
 RATE_LIMITED = blp.error(429, "`rate_limited`: FACE_MAX_FAILURES failed verifications within the window (Retry-After); "

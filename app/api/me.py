@@ -22,7 +22,6 @@ PAGE_QUERY = PageQuerySchema()
 MY_DATA_ACCESS_QUERY = MyDataAccessQuerySchema()
 
 
-
 @blp.route("/me")
 class Me(MethodView):
     @require("citizen", assurance="none")

@@ -26,7 +26,6 @@ blp = Blueprint("review", __name__, url_prefix="/api/v1/review",
 INBOX_QUERY = InboxQuerySchema()
 
 
-
 UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 NOT_REVIEWER = blp.error(403, "`forbidden`: not a reviewer token")
 NOT_FOUND = blp.error(404, "`not_found`: no such submitted application in your department")

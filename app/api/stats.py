@@ -20,7 +20,6 @@ blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats",
 STATS_QUERY = StatsQuerySchema()
 
 
-
 UNAUTHORIZED = blp.error(401, "`unauthorized`: no valid access token")
 NOT_ADMIN = blp.error(403, "`forbidden`: not an admin token")
 BAD_PERIOD = blp.error(422, "`validation_failed`: a malformed time, or `from` after `to`")

@@ -36,7 +36,7 @@ class PathOnlyRequestHandler(WSGIRequestHandler):
 @with_appcontext
 def seed_command():
     """Seed the demo catalogue (and, with the sandbox on, its accounts); idempotent."""
-    from app.services.seed import seed_all
+    from app.sandbox.seed import seed_all
 
     seed_all()
     click.echo("seeded")
@@ -107,7 +107,7 @@ def check_port_free(host: str, port: int, setting: str = "PORT (make run PORT=50
 def push_bureau_secrets() -> int:
     """Tell each running sandbox bureau the secret its seeded connector holds; returns how many."""
     from app.sandbox.connectors import push_secrets
-    from app.services.connectors import sandbox_secrets
+    from app.sandbox.seed import sandbox_secrets
 
     secrets = sandbox_secrets()
     push_secrets(secrets)

@@ -180,7 +180,7 @@ def fresh_state(request, test_settings):
     app = request.getfixturevalue("app")
     with app.app_context():
         _empty_tables()
-        from app.services.seed import seed_all
+        from app.sandbox.seed import seed_all
 
         seed_all()
         _prepare_bureaus()
@@ -198,7 +198,7 @@ def fresh_state(request, test_settings):
 def _prepare_bureaus() -> None:
     """Normal mode and empty journals, then the secrets seeding just generated (as `flask dev` pushes them)."""
     from app.sandbox.connectors import push_secrets, reset
-    from app.services.connectors import sandbox_secrets
+    from app.sandbox.seed import sandbox_secrets
 
     secrets = sandbox_secrets()
     reset({kind: url for kind, (url, _secret, _auth) in secrets.items()})

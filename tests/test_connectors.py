@@ -345,7 +345,7 @@ def test_approval_and_disabling_change_the_providers_of_data_elements(client, bu
 
 
 def test_sandbox_seeding_is_idempotent_and_keeps_secrets(app, client, admin):
-    from app.services.connectors import sandbox_secrets, seed_sandbox_connectors
+    from app.sandbox.seed import sandbox_secrets, seed_sandbox_connectors
 
     with app.app_context():
         before = sandbox_secrets()

@@ -2,7 +2,7 @@
 
 Development and tests only (imported when SANDBOX_ENABLED). `flask dev` starts the six bureaus on
 SANDBOX_BUREAU_BASE_PORT and the following ports (app/devserver.py); `flask seed` registers them as active connectors
-(app/services/connectors.py `seed_sandbox_connectors`), and `push_secrets` tells each running bureau the
+(app/sandbox/seed.py `seed_sandbox_connectors`), and `push_secrets` tells each running bureau the
 secret the platform generated for it, as a bureau operator would configure it by hand.
 """
 

@@ -30,7 +30,6 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 
 import sqlalchemy as sa
-from flask import current_app
 
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
@@ -204,7 +203,7 @@ def update(connector_id: str, data: Mapping, staff: StaffUser) -> Connector:
         row.approved_by = row.approved_at = None
         changes["status"] = {"from": "active", "to": "pending"}
     db.session.add(ConnectorEvent(connector_id=row.id, action="updated", actor=subject(staff), changes=changes))
-    _commit(active_set_changed=was_active)
+    commit_registry_change(active_set_changed=was_active)
     return row
 
 
@@ -217,7 +216,7 @@ def rotate_secret(connector_id: str, staff: StaffUser) -> tuple[Connector, str]:
     db.session.add(ConnectorEvent(
         connector_id=row.id, action="secret_rotated", actor=subject(staff), changes={"secret": "rotated"}
     ))
-    _commit(active_set_changed=row.status == "active")
+    commit_registry_change(active_set_changed=row.status == "active")
     return row, secret
 
 
@@ -235,7 +234,7 @@ def approve(connector_id: str, staff: StaffUser) -> Connector:
     row.status, row.approved_by, row.approved_at = "active", subject(staff), utcnow()
     row.version += 1
     db.session.add(ConnectorEvent(connector_id=row.id, action="approved", actor=subject(staff), changes=changes))
-    _commit(active_set_changed=True)
+    commit_registry_change(active_set_changed=True)
     return row
 
 
@@ -249,7 +248,7 @@ def disable(connector_id: str, staff: StaffUser) -> Connector:
     row.status = "disabled"
     row.version += 1
     db.session.add(ConnectorEvent(connector_id=row.id, action="disabled", actor=subject(staff), changes=changes))
-    _commit(active_set_changed=was_active)
+    commit_registry_change(active_set_changed=was_active)
     return row
 
 
@@ -291,7 +290,7 @@ def _plain(value):
     return dict(value) if isinstance(value, Mapping) else value
 
 
-def _commit(*, active_set_changed: bool) -> None:
+def commit_registry_change(*, active_set_changed: bool) -> None:
     """Commit; when the active set changed, through the catalogue (its revision shows providers); then tell
     this process's runtime to rebuild its registry."""
     if active_set_changed:
@@ -358,62 +357,6 @@ def percentile(values: list[int], fraction: float) -> int | None:
         return None
     ordered = sorted(values)
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-# ------------------------------------------------------------------------------------------------ sandbox
-
-
-def seed_sandbox_connectors() -> int:
-    """Register the sandbox bureaus (at the configured URLs) as active connectors; idempotent.
-
-    Existing rows keep their secret and status; only a moved URL is updated. Returns the rows added.
-    """
-    from app.sandbox.bureaus import BUREAUS, sandbox_specs
-    from app.sandbox.connectors import bureau_urls
-
-    urls = bureau_urls(current_app.config)
-    specs = sandbox_specs(urls, {kind: new_secret() for kind in urls})
-    existing = {row.id: row for row in db.session.scalars(sa.select(Connector).where(
-        Connector.id.in_([spec.id for spec in specs])))}
-    kinds = {bureau.connector_id: bureau for bureau in BUREAUS.values()}
-    added = changed = 0
-    now = utcnow()
-    for spec in specs:
-        row = existing.get(spec.id)
-        if row is None:
-            row = Connector(
-                id=spec.id,
-                bureau_code=kinds[spec.id].code,
-                secret_encrypted=vault().encrypt(spec.secret),
-                status="active",
-                version=1,
-                created_by="seed",
-                approved_by="seed",
-                approved_at=now,
-                **{name: getattr(spec, name) if name != "mapping" else dict(spec.mapping) for name in SPEC_FIELDS},
-            )
-            db.session.add(row)
-            db.session.add(ConnectorEvent(connector_id=spec.id, action="seeded", actor="seed",
-                                          changes={"status": {"from": None, "to": "active"}}))
-            added += 1
-        elif row.base_url != spec.base_url:
-            db.session.add(ConnectorEvent(connector_id=spec.id, action="updated", actor="seed",
-                                          changes={"base_url": {"from": row.base_url, "to": spec.base_url}}))
-            row.base_url = spec.base_url
-            row.version += 1
-            changed += 1
-    if added or changed:
-        _commit(active_set_changed=True)
-    return added
-
-
-def sandbox_secrets() -> dict[str, tuple[str, str, str]]:
-    """kind → (base URL, secret, auth type) of each seeded sandbox connector, for `push_secrets`."""
-    from app.sandbox.bureaus import BUREAUS
-
-    ids = {bureau.connector_id: kind for kind, bureau in BUREAUS.items()}
-    rows = db.session.scalars(sa.select(Connector).where(Connector.id.in_(list(ids)))).all()
-    return {ids[row.id]: (row.base_url, vault().decrypt(row.secret_encrypted), row.auth_type) for row in rows}
 
 
 def bureau_names() -> dict[str, str]:

@@ -103,6 +103,10 @@ def register_adapters(app: Flask) -> None:
     from app import storage, workdays
     from app.services import face, runtime, wechat
 
+    if app.config["SANDBOX_ENABLED"]:
+        from app import sandbox
+
+        sandbox.init_app(app)  # first: it widens the connectors' URL guard for the sandbox bureaus
     wechat.init_app(app)
     runtime.init_app(app)
     face.init_app(app)

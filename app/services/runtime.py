@@ -194,15 +194,9 @@ def _active_fingerprint() -> frozenset:
 
 
 def allowed_insecure_origins(config) -> list[str]:
-    """CONNECTOR_ALLOWED_INSECURE_ORIGINS, or by default the sandbox bureaus' origins while the sandbox is on."""
-    configured = config.get("CONNECTOR_ALLOWED_INSECURE_ORIGINS")
-    if configured is not None:
-        return list(configured)
-    if not config.get("SANDBOX_ENABLED"):
-        return []
-    from app.sandbox.connectors import bureau_urls
-
-    return list(bureau_urls(config).values())
+    """CONNECTOR_ALLOWED_INSECURE_ORIGINS: none unless configured (the sandbox sets its bureaus' origins, see
+    app/sandbox/__init__.py)."""
+    return list(config.get("CONNECTOR_ALLOWED_INSECURE_ORIGINS") or [])
 
 
 def runtime() -> SharedDataRuntime:

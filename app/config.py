@@ -148,6 +148,8 @@ def base_settings(env: Settings) -> dict:
         # How long a process serves the catalogue from its cache before it re-checks the catalogue version.
         "CATALOGUE_CACHE_SECONDS": env.float("CATALOGUE_CACHE_SECONDS", 1.0),
         "SANDBOX_ENABLED": env.bool("SANDBOX_ENABLED", True),
+        # argon2-cffi's parameter profile for staff passwords (app/services/staff.py).
+        "PASSWORD_HASH_PROFILE": env.str("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY"),
         "SANDBOX_HOST": env.str("SANDBOX_HOST", "127.0.0.1"),
         "SANDBOX_WECHAT_PORT": env.int("SANDBOX_WECHAT_PORT", 5001),
         # The six sandbox bureaus listen on consecutive ports from here (population, social insurance,
@@ -264,7 +266,10 @@ def testing(env: Settings) -> dict:
     settings = base_settings(env)
     # Tests that exercise a limit tighten it themselves; the rest (fuzzing logs in often) must not trip it.
     settings.update(
-        TESTING=True, RATELIMIT_DEFAULT="100000 per minute", STAFF_LOGIN_RATE_LIMIT="100000 per minute"
+        TESTING=True, RATELIMIT_DEFAULT="100000 per minute", STAFF_LOGIN_RATE_LIMIT="100000 per minute",
+        # The suite logs staff in thousands of times; argon2's cheapest parameters keep each login at well
+        # under a millisecond instead of 0.1 s (production refuses them).
+        PASSWORD_HASH_PROFILE=env.str("PASSWORD_HASH_PROFILE", "CHEAPEST"),
     )
     return settings
 
@@ -299,6 +304,8 @@ def validate_production(settings: Mapping) -> None:
         problems.append("DATA_ENCRYPTION_KEYS is missing or contains the development key")
     if settings.get("SANDBOX_ENABLED"):
         problems.append("SANDBOX_ENABLED must be off in production")
+    if settings.get("PASSWORD_HASH_PROFILE") not in PRODUCTION_HASH_PROFILES:
+        problems.append(f"PASSWORD_HASH_PROFILE must be one of {', '.join(PRODUCTION_HASH_PROFILES)} in production")
     if str(settings.get("FACE_PROVIDER") or "").strip() in ("", "sandbox"):
         problems.append("FACE_PROVIDER must name a real face provider in production (not the sandbox)")
     if str(settings.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
@@ -317,6 +324,8 @@ def validate_production(settings: Mapping) -> None:
         raise ConfigError("production configuration refused: " + "; ".join(problems))
 
 
+# argon2-cffi's profiles fit for real passwords (RFC 9106's two recommendations).
+PRODUCTION_HASH_PROFILES = ("RFC_9106_LOW_MEMORY", "RFC_9106_HIGH_MEMORY")
 MODES = {"development": development, "testing": testing, "production": production}
 
 

@@ -205,7 +205,9 @@ def test_deactivated_accounts_cannot_log_in_and_their_tokens_stop_working(app, c
     assert_error(client.get("/api/v1/staff/me", headers=headers), 401, "unauthorized")
 
 
-def test_login_upgrades_an_outdated_hash(app, client):
+def test_login_upgrades_an_outdated_hash(app, make_app):
+    # The production profile (the test mode's default is argon2's cheapest, for speed).
+    client = make_app(PASSWORD_HASH_PROFILE="RFC_9106_LOW_MEMORY").test_client()
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
     with app.app_context():
         user = db.session.scalar(select(StaffUser).where(StaffUser.username == "auditor"))

@@ -58,6 +58,7 @@ def test_production_starts_with_safe_settings(monkeypatch):
         ({"DATABASE_URL": None}, "DATABASE_URL"),
         ({"REDIS_URL": None}, "REDIS_URL"),
         ({"SANDBOX_ENABLED": True}, "SANDBOX_ENABLED"),
+        ({"PASSWORD_HASH_PROFILE": "CHEAPEST"}, "PASSWORD_HASH_PROFILE"),
     ],
 )
 def test_production_refuses_unsafe_settings_and_names_the_variable(monkeypatch, change, variable):

@@ -33,6 +33,9 @@ MAX_INTEGER_DIGITS = 18  # every integer the API takes fits in a signed 64-bit c
 # Every number, integer or not, lies strictly between -10^18 and 10^18 (the integers' bound, for floats too,
 # so the OpenAPI document can state one bound for both; no form or setting needs more).
 MAX_NUMBER_MAGNITUDE = 10**MAX_INTEGER_DIGITS
+# The same bound as the OpenAPI document states it (inclusive; 10^18 itself has 19 digits, and no double lies
+# between the two).
+LARGEST_NUMBER = MAX_NUMBER_MAGNITUDE - 1
 MAX_NUMBER_CHARS = 40  # a float's text: digits, sign, point, exponent
 # NUL (PostgreSQL text cannot hold it) and lone UTF-16 surrogates (no UTF-8 encoding exists).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

@@ -129,11 +129,15 @@ def tokens(client, citizen_as):
     return made
 
 
-def call(case, app, token: str | None) -> None:
-    """Send `case` with `token`, unless the case's headers are the invalid part (a missing or mangled
+def auth_headers(case, token: str | None) -> dict:
+    """`token` as a header, unless the case's headers are the invalid part (a missing or mangled
     Authorization header must reach the server as generated)."""
     invalid_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
-    headers = {"Authorization": f"Bearer {token}"} if token and not invalid_headers else {}
+    return {"Authorization": f"Bearer {token}"} if token and not invalid_headers else {}
+
+
+def call(case, app, token: str | None) -> None:
+    headers = auth_headers(case, token)
     case.call_and_validate(app=app, headers=headers, excluded_checks=[positive_data_acceptance],
                            additional_checks=[accepted_unless_unstatable])
 
@@ -175,8 +179,7 @@ def test_application_journey_over_the_links(app, tokens):
 
     class Journey(journey.as_state_machine()):
         def get_call_kwargs(self, case):
-            invalid_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
-            return {"app": app, "headers": {} if invalid_headers else {"Authorization": f"Bearer {tokens['citizen']}"}}
+            return {"app": app, "headers": auth_headers(case, tokens["citizen"])}
 
         def after_call(self, response, case):
             super().after_call(response, case)

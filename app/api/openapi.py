@@ -12,7 +12,7 @@ import marshmallow as ma
 from flask import Flask
 from flask_smorest import Api
 
-from app.bodies import MAX_NUMBER_MAGNITUDE
+from app.bodies import LARGEST_NUMBER
 from app.schemas.common import ENUM_FROM_CONFIG, FACE_EVIDENCE
 
 
@@ -41,12 +41,10 @@ def numbers_within_policy(_converter, field, ret, **_kwargs) -> dict:
     """A number field without bounds of its own still only takes what the body policy lets through."""
     if isinstance(field, ma.fields.Number) and ret.get("type") in ("integer", "number", ["integer", "null"],
                                                                     ["number", "null"]):
-        # Inclusive bounds one inside the policy's: 10^18 itself has 19 digits, more than the policy lets a
-        # JSON reader take (and no double lies between the two).
         if "minimum" not in ret and "exclusiveMinimum" not in ret:
-            ret["minimum"] = -(MAX_NUMBER_MAGNITUDE - 1)
+            ret["minimum"] = -LARGEST_NUMBER
         if "maximum" not in ret and "exclusiveMaximum" not in ret:
-            ret["maximum"] = MAX_NUMBER_MAGNITUDE - 1
+            ret["maximum"] = LARGEST_NUMBER
     return {}
 
 

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields
 from marshmallow.validate import Length, OneOf
 
-from app.bodies import MAX_NUMBER_MAGNITUDE
+from app.bodies import LARGEST_NUMBER
 from app.models.application import (
     APPLICATION_STATUSES,
     FORM_FIELD_PATTERN,
@@ -227,7 +227,7 @@ class ApplicationDetailSchema(DraftSchema):
 
 _FORM_SCALARS = [
     {"type": "string", "maxLength": MAX_FORM_TEXT},
-    {"type": "number", "minimum": -(MAX_NUMBER_MAGNITUDE - 1), "maximum": MAX_NUMBER_MAGNITUDE - 1},
+    {"type": "number", "minimum": -LARGEST_NUMBER, "maximum": LARGEST_NUMBER},
     {"type": "boolean"},
     {"type": "null"},
 ]

@@ -47,10 +47,11 @@ def load_config(app: Flask, overrides: Mapping | None) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Database, migrations, JWT, rate limiter, OpenAPI, shared state and the personal-data vault."""
-    from app import auth, pii
-    from app.api import openapi
+    from app import pii
+    from app.accounts import guard as auth
     from app.extensions import api, db, jwt, limiter, migrate
     from app.state import create_store
+    from app.web import openapi
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _ensure_sqlite_dir(app.config["SQLALCHEMY_DATABASE_URI"])
@@ -71,8 +72,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Every API blueprint, through flask-smorest so each lands in the OpenAPI document; /docs's own assets."""
-    from app.api import BLUEPRINTS, docs_assets
+    from app.blueprints import BLUEPRINTS
     from app.extensions import api
+    from app.web import docs_assets
 
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
@@ -82,8 +84,8 @@ def register_blueprints(app: Flask) -> None:
 def register_request_guards(app: Flask) -> None:
     """Steps around every view: the body's content type, identifiers in the URL and the request's text are
     checked; the response carries the request id."""
-    from app import requestid
-    from app.api.guards import refuse_identifiers_in_url, refuse_unstorable_text, require_json_body
+    from app.web import requestid
+    from app.web.guards import refuse_identifiers_in_url, refuse_unstorable_text, require_json_body
 
     app.before_request(require_json_body)
     app.before_request(refuse_identifiers_in_url)
@@ -100,8 +102,10 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_adapters(app: Flask) -> None:
     """Outbound integrations chosen by configuration (WeChat, shared-data connectors, the face provider)."""
-    from app import storage, workdays
-    from app.services import face, runtime, wechat
+    from app.applications import storage, workdays
+    from app.connectors.services import runtime
+    from app.face.services import sessions as face
+    from app.integrations import wechat
 
     if app.config["SANDBOX_ENABLED"]:
         from app import sandbox
@@ -116,10 +120,11 @@ def register_adapters(app: Flask) -> None:
 
 def describe_configuration(app: Flask) -> None:
     """The OpenAPI document states what this deployment's configuration decides (consent version, evidence)."""
-    from app.api import openapi
     from app.extensions import api
+    from app.face.services.log import EXTENSION as FACE_ADAPTER
+    from app.web import openapi
 
-    openapi.describe_configuration(api, app)
+    openapi.describe_configuration(api, app, face_evidence=app.extensions[FACE_ADAPTER].evidence_schema())
 
 
 def register_commands(app: Flask) -> None:

@@ -8,8 +8,8 @@ was a 500. Here every JSON body is parsed once under bounds (`parse`), text anyw
 `JSON.parse` never meets an answer it rejects.
 
 Bodies are parsed where every view's arguments are (`PolicyParser`, the parser of our flask-smorest
-Blueprint, app/api/blueprint.py) and by Flask's own `request.get_json` (`PolicyJSONProvider`); query strings,
-headers and the path are checked before any view runs (app/api/guards.py). Violations are `BodyRejected` → 400
+Blueprint, app/web/blueprint.py) and by Flask's own `request.get_json` (`PolicyJSONProvider`); query strings,
+headers and the path are checked before any view runs (app/web/guards.py). Violations are `BodyRejected` → 400
 `bad_request` (not acceptable JSON) or 422 `validation_failed` (a string the service cannot store), in the one
 error shape, and nothing is stored.
 """
@@ -153,7 +153,7 @@ class PolicyParser(FlaskParser):
     """
 
     def parse(self, argmap, req=None, *, location=None, **kwargs):
-        # Fields may ask where their value came from (app/schemas/jsontypes.py: text is a number in a query
+        # Fields may ask where their value came from (app/web/jsontypes.py: text is a number in a query
         # string, never in a JSON body).
         location = location or self.location
         with Context({"location": location}):

@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app.models.staff import ROLES
+from app.accounts.models import ROLES
 
 
 @click.command("create-staff")
@@ -23,8 +23,8 @@ from app.models.staff import ROLES
 @with_appcontext
 def create_staff_command(username, roles, bureau_code, department_code, display_name, password_stdin):
     """Create a staff account; the password is asked for twice without echo (or read from stdin)."""
+    from app.accounts.services.staff import create_staff
     from app.errors import AppError
-    from app.services.staff import create_staff
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -55,8 +55,8 @@ def audit_group():
 @with_appcontext
 def audit_verify_command(log_name):
     """Recompute a hash chain and report the first broken link; exits 1 when a chain is broken."""
+    from app.audit import services as audit
     from app.errors import AppError
-    from app.services import audit
 
     try:
         result = audit.verify(log_name, actor="cli", request_id=uuid.uuid4().hex)
@@ -82,7 +82,7 @@ def notify_worker_command(once):
 
     from flask import current_app
 
-    from app.services import notifications
+    from app.notifications import services as notifications
 
     app = current_app._get_current_object()
     if once:

@@ -115,12 +115,12 @@ def base_settings(env: Settings) -> dict:
             f"http://{env.str('SANDBOX_HOST', '127.0.0.1')}:{env.int('SANDBOX_WECHAT_PORT', 5001)}",
         ),
         "WECHAT_TIMEOUT_SECONDS": env.float("WECHAT_TIMEOUT_SECONDS", 5.0),
-        # --- subscription messages (app/services/notifications.py, the outbox worker) ---
+        # --- subscription messages (app/notifications/services.py, the outbox worker) ---
         # The 办理进度 template chosen in the mini-program's console; its keys are thing1 事项名称, phrase2 办理
         # 状态, time3 更新时间, character_string4 申请编号, thing5 备注 (the sandbox stand-in knows this one).
         "WECHAT_SUBSCRIBE_TEMPLATE_ID": env.str("WECHAT_SUBSCRIBE_TEMPLATE_ID", "sandbox-status-template"),
         # The 账号安全提醒 template: thing1 变更事项, time2 变更时间, thing3 温馨提示. Sent to an account whose
-        # face-bound identity moved to another account (换绑, app/services/identity.py).
+        # face-bound identity moved to another account (换绑, app/face/services/real_name.py).
         "WECHAT_ACCOUNT_TEMPLATE_ID": env.str("WECHAT_ACCOUNT_TEMPLATE_ID", "sandbox-account-template"),
         # The mini-program page a message opens; {application_id} is filled in. Must exist in the released
         # mini-program (WeChat answers 41030 otherwise).
@@ -148,7 +148,7 @@ def base_settings(env: Settings) -> dict:
         # How long a process serves the catalogue from its cache before it re-checks the catalogue version.
         "CATALOGUE_CACHE_SECONDS": env.float("CATALOGUE_CACHE_SECONDS", 1.0),
         "SANDBOX_ENABLED": env.bool("SANDBOX_ENABLED", True),
-        # argon2-cffi's parameter profile for staff passwords (app/services/staff.py).
+        # argon2-cffi's parameter profile for staff passwords (app/accounts/services/staff.py).
         "PASSWORD_HASH_PROFILE": env.str("PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY"),
         "SANDBOX_HOST": env.str("SANDBOX_HOST", "127.0.0.1"),
         "SANDBOX_WECHAT_PORT": env.int("SANDBOX_WECHAT_PORT", 5001),
@@ -158,7 +158,7 @@ def base_settings(env: Settings) -> dict:
         # kind → base URL of each sandbox bureau; None derives them from SANDBOX_HOST and the base port.
         # Only set in code (the tests start the bureaus on free ports and pass their URLs).
         "SANDBOX_BUREAU_URLS": None,
-        # --- shared-data connectors and prefill (app/services/runtime.py) ---
+        # --- shared-data connectors and prefill (app/connectors/services/runtime.py) ---
         # One overall deadline for a prefill: connectors that have not answered by then are `timeout`.
         "PREFILL_DEADLINE_SECONDS": env.float("PREFILL_DEADLINE_SECONDS", 3.0),
         # Threads calling connectors, shared by all prefills of a process; also each connector's connection
@@ -190,7 +190,7 @@ def base_settings(env: Settings) -> dict:
         "REAL_NAME_MAX_CLAIMS_PER_ID_NUMBER": env.int("REAL_NAME_MAX_CLAIMS_PER_ID_NUMBER", 10),
         # Rows per database round trip of an audit export (the response is streamed batch by batch).
         "AUDIT_EXPORT_BATCH_SIZE": env.int("AUDIT_EXPORT_BATCH_SIZE", 1000),
-        # --- face verification (identity/, app/services/face.py) ---
+        # --- face verification (identity/, app/face/services/sessions.py) ---
         # The adapter by registry name: sandbox (development only; production refuses it), wechat, local, or a
         # third-party adapter's entry-point name. Production defaults to wechat (人脸核身, authoritative).
         "FACE_PROVIDER": env.str("FACE_PROVIDER", "sandbox"),
@@ -221,14 +221,14 @@ def base_settings(env: Settings) -> dict:
         "FACE_LOCAL_MAX_SIDE": env.int("FACE_LOCAL_MAX_SIDE", 800),
         "FACE_LOCAL_MAX_PROBES": env.int("FACE_LOCAL_MAX_PROBES", 3),
         "FACE_LOCAL_UPSAMPLE": env.int("FACE_LOCAL_UPSAMPLE", 1),
-        # --- working-day deadlines (app/workdays.py) ---
-        # Added to the built-in calendar (app/data/holidays.json), which knows only the years published when it
+        # --- working-day deadlines (app/applications/workdays.py) ---
+        # Added to the built-in calendar (app/applications/data/holidays.json), which knows only the years published when it
         # was released: load each new year's State Council holiday notice here every December. Comma-separated
         # ISO dates or inclusive ranges (2027-10-01..2027-10-07); a date listed here overrides the built-in one.
         "HOLIDAYS": env.str("HOLIDAYS", ""),
         # Saturdays and Sundays that are working days (调休), comma-separated ISO dates.
         "ADJUSTED_WORKDAYS": env.str("ADJUSTED_WORKDAYS", ""),
-        # --- uploaded materials (app/storage.py) ---
+        # --- uploaded materials (app/applications/storage.py) ---
         # local (files under UPLOAD_DIR) or memory (tests and demos: lost on restart, so production refuses it).
         "UPLOAD_STORAGE": env.str("UPLOAD_STORAGE", "local"),
         # None: <INSTANCE_DIR>/uploads, derived when the storage is built so that moving INSTANCE_DIR moves it.
@@ -238,7 +238,7 @@ def base_settings(env: Settings) -> dict:
         # MIME types accepted, recognised from the file's content (its first bytes), never its name or header.
         "UPLOAD_ALLOWED_TYPES": _list(env.str("UPLOAD_ALLOWED_TYPES"))
         or ["application/pdf", "image/jpeg", "image/png"],
-        # --- the application lifecycle (app/services/submission.py, agents.py, evaluations.py) ---
+        # --- the application lifecycle (app/applications/services/submitting.py, agents.py, evaluations.py) ---
         # 容缺受理: a deferred material is due this many working days after the applicant defers it.
         "DEFERRAL_WORKING_DAYS": env.int("DEFERRAL_WORKING_DAYS", 10),
         # The longest an agent authorisation (帮办代办) may run; citizens can revoke it earlier.
@@ -253,7 +253,7 @@ def base_settings(env: Settings) -> dict:
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
         # Where the browser of whoever reads /docs loads Swagger UI from: by default the app itself
-        # (app/api/docs_assets.py), so the docs work on an offline intranet.
+        # (app/web/docs_assets.py), so the docs work on an offline intranet.
         "OPENAPI_SWAGGER_UI_URL": env.str("OPENAPI_SWAGGER_UI_URL", "/docs/assets/"),
     }
 

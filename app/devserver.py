@@ -2,7 +2,7 @@
 
 `flask dev` starts every sandbox stand-in as a real HTTP server on 127.0.0.1 — the WeChat API and the six
 bureau data services (SANDBOX_BUREAU_BASE_PORT and on) — hands each bureau the secret its connector was
-seeded with, then runs the notification worker (app/services/notifications.py) and the API in the same
+seeded with, then runs the notification worker (app/notifications/services.py) and the API in the same
 process; Ctrl-C stops them all (the stand-ins and the worker run in daemon threads). It refuses to run
 without the sandbox.
 """
@@ -60,7 +60,7 @@ def dev_command(host: str, port: int):
         click.echo("no sandbox connectors in the database: run `flask seed` (make run does) to register them")
     click.echo(f"{'API':<32}{f'http://{host}:{port}'}  (docs: /docs)")
     # The outbox worker, so status changes reach the WeChat stand-in as subscription messages.
-    from app.services.notifications import start_worker_thread
+    from app.notifications.services import start_worker_thread
 
     click.echo(f"{'notification worker':<32}every {app.config['NOTIFY_POLL_SECONDS']}s")
     stop_worker = start_worker_thread(app)

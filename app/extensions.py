@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from app.errors import Api
-from app.net import client_address
-from app.ratelimit import PerAppLimiter
+from app.web.net import client_address
+from app.web.ratelimit import PerAppLimiter
 
 # Named constraints so Alembic migrations are identical on SQLite and PostgreSQL and can be altered later.
 NAMING_CONVENTION = {

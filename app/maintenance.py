@@ -12,16 +12,16 @@ from app.pii import vault
 
 # Every encrypted column, by model. A new encrypted column must be added here to be rotated.
 ENCRYPTED_COLUMNS = {
-    "app.models.citizen:Citizen": ("session_key_encrypted", "real_name_encrypted", "id_number_encrypted"),
-    "app.models.connector:Connector": ("secret_encrypted",),
-    "app.models.application:Application": (
+    "app.accounts.models:Citizen": ("session_key_encrypted", "real_name_encrypted", "id_number_encrypted"),
+    "app.connectors.models:Connector": ("secret_encrypted",),
+    "app.applications.models:Application": (
         "prefill_values_encrypted",
         "form_values_encrypted",
         "submission_values_encrypted",
         "delivery_address_encrypted",
     ),
-    # 好差评 comments are free text that may name people (app/services/evaluations.py); "" when none.
-    "app.models.application:Evaluation": ("comment_encrypted",),
+    # 好差评 comments are free text that may name people (app/applications/services/evaluations.py); "" when none.
+    "app.applications.models:Evaluation": ("comment_encrypted",),
 }
 
 

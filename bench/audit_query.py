@@ -76,9 +76,9 @@ def citizens(count: int) -> list[str]:
 
 def generate(count: int, numbers: list[str], days: int, seed: int = 42):
     """Yield the hashed field dicts of `count` records in seq order, timestamps spread over `days` days."""
-    from app.audit.chain import GENESIS, record_hash
-    from app.models.face import FaceVerificationRecord
-    from app.services.audit import pseudonym_of
+    from app.audit.services import pseudonym_of
+    from app.face.models import FaceVerificationRecord
+    from app.ledger.chain import GENESIS, record_hash
 
     rng = random.Random(seed)
     pseudonyms = [pseudonym_of(number) for number in numbers]
@@ -128,8 +128,8 @@ def generate(count: int, numbers: list[str], days: int, seed: int = 42):
 def load(app, count: int, numbers: list[str], days: int) -> tuple[float, float]:
     """COPY the generated records in; returns (seconds generating + copying, seconds indexing + analysing)."""
     from app.extensions import db
-    from app.models.audit import ChainHead
-    from app.models.face import FaceVerificationRecord
+    from app.face.models import FaceVerificationRecord
+    from app.ledger.models import ChainHead
 
     table = FaceVerificationRecord.__table__
     columns = [column.name for column in table.columns]
@@ -172,9 +172,9 @@ def windows(numbers: list[str], days: int, queries: int, seed: int = 7):
 def time_sql(app, numbers: list[str], days: int, queries: int) -> tuple[list[float], str]:
     import sqlalchemy as sa
 
+    from app.audit.services import pseudonym_of
     from app.extensions import db
-    from app.models.face import FaceVerificationRecord as R
-    from app.services.audit import pseudonym_of
+    from app.face.models import FaceVerificationRecord as R
 
     timings, full = [], 0
     with app.app_context():
@@ -224,9 +224,9 @@ def main() -> None:
         sys.exit("this benchmark needs a PostgreSQL URL")
 
     from app import create_app
-    from app.audit.chain import verify_chain
     from app.extensions import db
-    from app.models.face import FaceVerificationRecord
+    from app.face.models import FaceVerificationRecord
+    from app.ledger.chain import verify_chain
 
     url, name = create_database(args.database_url)
     print(f"database {name}; {args.records:,} records, {args.citizens} citizens, {args.days} days")

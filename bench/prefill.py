@@ -9,7 +9,7 @@ A second process (this script with --serve) runs 8 sandbox bureau services on 12
 100 ms (the bureaus' own threads must not compete with the app's for the GIL). This process builds the app on
 a fresh SQLite file (or --database-url), registers and approves 8 connectors with disjoint elements through
 the registry service, pushes their secrets to the bureaus, creates a matter needing all their elements, a
-citizen bound to 张伟, a draft with consent, and then times `app.services.applications.prefill` — the POST
+citizen bound to 张伟, a draft with consent, and then times `app.applications.services.drafting.prefill` — the POST
 …/prefill service call: 8 parallel connector calls under one deadline, 8 chained data-access records in one
 transaction with the encrypted snapshot. It also times the engine alone (`runtime().prefill`, no log, no
 storage), alternating with the service runs so that both see the same machine load, and prints the service's
@@ -87,10 +87,14 @@ def setup(urls: list[str], database_url: str):
     import requests
 
     from app import create_app
+    from app.accounts.services import staff
+    from app.applications.services import drafting as applications
+    from app.catalogue import services as catalogue
+    from app.catalogue.schemas import MatterWriteSchema
+    from app.catalogue.seed import load_seed_file
+    from app.connectors.services import registry as connectors
     from app.extensions import db
-    from app.schemas.catalogue import MatterWriteSchema
-    from app.services import applications, catalogue, connectors, identity, staff
-    from app.services.catalogue import load_seed_file
+    from app.face.services import real_name as identity
 
     app = create_app({
         "APP_ENV": "testing",
@@ -123,7 +127,7 @@ def setup(urls: list[str], database_url: str):
             for n, names in enumerate(elements, 1)
         ]
         catalogue.create_matter(MatterWriteSchema().load(body), changed_by="bench")
-        from app.models.citizen import Citizen
+        from app.accounts.models import Citizen
 
         citizen = Citizen(openid="bench-citizen")
         db.session.add(citizen)
@@ -139,10 +143,10 @@ def time_service(app, citizen_id: str, application_id: str, runs: int, *, engine
                  ) -> tuple[list[float], dict, list[float]]:
     """Wall time (ms) of the prefill service call, `runs` times; the last answer; and, given `engine` (the
     `required` of `setup`), that of the engine alone before each service call."""
+    from app.accounts.models import Citizen
+    from app.applications.models import Application
+    from app.applications.services import drafting as applications
     from app.extensions import db
-    from app.models.application import Application
-    from app.models.citizen import Citizen
-    from app.services import applications
 
     timings, answer, engine_timings = [], {}, []
     with app.app_context():
@@ -160,7 +164,7 @@ def time_service(app, citizen_id: str, application_id: str, runs: int, *, engine
 
 def time_engine(required: dict) -> float:
     """Wall time (ms) of the engine alone: the 8 parallel calls, no log written, nothing stored."""
-    from app.services.runtime import runtime
+    from app.connectors.services.runtime import runtime
     from shared_data.client import CallContext
 
     context = CallContext(purpose=required["purpose"], application_id="bench", acting_user="citizen:bench",
@@ -219,8 +223,8 @@ def main() -> None:
                       f"{min(overruns):+.1f} to {max(overruns):+.1f} ms (goal ≤ +50 ms)")
                 requests.post(f"{urls[5]}/_sandbox/reset", timeout=5)
             with app.app_context():
+                from app.connectors.services.runtime import runtime
                 from app.extensions import db
-                from app.services.runtime import runtime
 
                 runtime().close()
                 db.engine.dispose()

@@ -1,6 +1,6 @@
 """Alembic environment, run through Flask-Migrate (`flask db upgrade`, `flask db migrate`).
 
-Importing app.models registers every table on the metadata, so autogenerate compares against all of them.
+Importing app.metadata registers every table on the metadata, so autogenerate compares against all of them.
 """
 
 import logging
@@ -9,8 +9,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
-import app.models  # noqa: F401  (registers every model's table)
-from app.models.base import UTCDateTime
+import app.metadata  # noqa: F401  (registers every model's table)
+from app.modelbase import UTCDateTime
 
 config = context.config
 if config.config_file_name and not logging.getLogger().handlers:

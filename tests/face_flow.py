@@ -8,7 +8,7 @@ import requests
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models.face import FaceSession, FaceVerificationRecord
+from app.face.models import FaceSession, FaceVerificationRecord
 from app.sandbox import people
 from tests.helpers import bearer
 

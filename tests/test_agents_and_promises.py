@@ -94,8 +94,8 @@ def test_a_revoked_or_expired_authorisation_stops_the_agent(client, app, zhang, 
 
     authorise(client, zhang)
     with app.app_context():
+        from app.applications.models import AgentAuthorisation
         from app.extensions import db
-        from app.models.application import AgentAuthorisation
 
         for row in db.session.query(AgentAuthorisation).filter_by(revoked_at=None):
             row.valid_until = datetime.now(UTC) - timedelta(seconds=1)
@@ -182,8 +182,8 @@ def test_a_promise_cannot_be_recorded_as_false_for_a_material_provided_otherwise
 
 def deferrable_material(app) -> tuple[str, str]:
     with app.app_context():
+        from app.catalogue.models import Material
         from app.extensions import db
-        from app.models.matter import Material
 
         material = db.session.query(Material).filter_by(deferrable=True).first()
         return material.matter.code, material.code

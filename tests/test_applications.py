@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 from face_flow import bind_person, claim_person
 
-from app.audit.chain import verify_chain
+from app.accounts.models import Citizen
+from app.applications.models import Application
+from app.catalogue.seed import load_seed_file
+from app.connectors.models import DataAccessRecord
 from app.extensions import db
-from app.models.access_log import DataAccessRecord
-from app.models.application import Application
-from app.models.citizen import Citizen
-from app.services.catalogue import load_seed_file
+from app.ledger.chain import verify_chain
 
 ZHANG_WEI = ("张伟", "410105198503120013")
 LI_NA = ("李娜", "410102199207040225")

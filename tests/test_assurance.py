@@ -28,11 +28,11 @@ from face_flow import (
     verify_with_sandbox,
 )
 
+from app.accounts.models import Citizen
 from app.extensions import db
-from app.models.citizen import Citizen
-from app.models.face import FaceSession
-from app.models.notification import Notification
-from app.services.notifications import deliver_pending
+from app.face.models import FaceSession
+from app.notifications.models import Notification
+from app.notifications.services import deliver_pending
 
 HOUSING_FUND_MATTER = "GJJ-GG-002"
 

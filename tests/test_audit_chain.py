@@ -1,4 +1,4 @@
-"""The shared hash-chain implementation (app/audit/chain.py) on the backend of this run.
+"""The shared hash-chain implementation (app/ledger/chain.py) on the backend of this run.
 
 Tampering is done the way an attacker with database access would: plain SQL on the table, never through the
 application. The verifier must report the first broken link for each kind of change, and nothing for an
@@ -12,11 +12,11 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from app.audit import chain
-from app.audit.chain import GENESIS, canonical_json, record_hash, verify_chain
+from app.connectors.models import AuditorAccessRecord, DataAccessRecord
 from app.extensions import db
-from app.models.access_log import AuditorAccessRecord, DataAccessRecord
-from app.models.audit import ChainHead
+from app.ledger import chain
+from app.ledger.chain import GENESIS, canonical_json, record_hash, verify_chain
+from app.ledger.models import ChainHead
 
 
 def record(n: int, **changes) -> dict:

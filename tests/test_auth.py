@@ -9,9 +9,8 @@ from argon2 import PasswordHasher
 from flask_jwt_extended import create_access_token
 from sqlalchemy import select
 
+from app.accounts.models import Citizen, StaffUser
 from app.extensions import db
-from app.models.citizen import Citizen
-from app.models.staff import StaffUser
 from app.pii import vault
 from tests.helpers import assert_error, bearer
 

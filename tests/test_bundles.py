@@ -36,7 +36,7 @@ def consent(client, headers, bundle: dict):
 def reviewers(app, staff_headers, departments) -> dict[str, dict]:
     """A reviewer account per department (the sandbox has only the housing-fund one)."""
     with app.app_context():
-        from app.services.staff import create_staff
+        from app.accounts.services.staff import create_staff
 
         for code in departments:
             if code != "gjj":
@@ -91,8 +91,8 @@ def test_the_shared_form_reaches_every_child(client, li):
 def accept_tax_status_upload(app) -> None:
     """The sandbox has no tax bureau: let the tax matter take an uploaded tax-status proof instead."""
     with app.app_context():
+        from app.catalogue.models import Material, Matter
         from app.extensions import db
-        from app.models.matter import Material, Matter
 
         material = db.session.scalar(sa.select(Material).join(Matter).where(
             Matter.code == "SW-QT-001", Material.code == "TAX_STATUS"))

@@ -8,9 +8,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from app.catalogue.seed import load_seed_file
 from app.extensions import db
-from app.models import Matter, MatterVersion
-from app.services.catalogue import load_seed_file
+from app.metadata import Matter, MatterVersion
 from tests.helpers import assert_error
 
 SEED = load_seed_file()

@@ -6,8 +6,9 @@ import copy
 
 import pytest
 
-from app.services import catalogue
-from app.services.catalogue import CatalogueCache, load_seed_file
+from app.catalogue import cache as catalogue
+from app.catalogue.cache import CatalogueCache
+from app.catalogue.seed import load_seed_file
 
 SEED_MATTERS = {m["code"]: m for m in load_seed_file()["matters"]}
 READS = [

@@ -7,10 +7,10 @@ import copy
 import pytest
 import sqlalchemy as sa
 
+from app.catalogue import cache as catalogue
+from app.catalogue.seed import load_seed_file, seed_catalogue
 from app.extensions import db
-from app.models import Bundle, Department, Matter
-from app.services import catalogue
-from app.services.catalogue import load_seed_file, seed_catalogue
+from app.metadata import Bundle, Department, Matter
 from shared_data import elements
 
 SEED = load_seed_file()

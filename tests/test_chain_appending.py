@@ -12,11 +12,11 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from app.audit import chain
-from app.audit.chain import verify_chain
+from app.accounts.models import Citizen
+from app.connectors.models import DataAccessRecord
 from app.extensions import db
-from app.models.access_log import DataAccessRecord
-from app.models.citizen import Citizen
+from app.ledger import chain
+from app.ledger.chain import verify_chain
 
 
 def record(n: int) -> dict:

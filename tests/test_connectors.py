@@ -6,10 +6,10 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from app.accounts.services.staff import create_staff
+from app.connectors.models import Connector, ConnectorEvent
 from app.extensions import db
-from app.models.connector import Connector, ConnectorEvent
 from app.pii import vault
-from app.services.staff import create_staff
 
 POPULATION_ELEMENTS = ["person.name", "person.household_address"]
 
@@ -253,7 +253,7 @@ def test_a_public_https_url_is_accepted(client, bureau_ga):
 
 
 def test_no_insecure_origin_is_allowed_without_the_sandbox(app, make_app, test_settings, bureaus):
-    from app.services.runtime import allowed_insecure_origins
+    from app.connectors.services.runtime import allowed_insecure_origins
 
     production_like = make_app(SANDBOX_ENABLED=False)
     assert allowed_insecure_origins(production_like.config) == []
@@ -429,7 +429,7 @@ def test_usage_counts_calls_per_day_with_percentiles(app, client, staff_headers,
 
 
 def test_percentiles_are_nearest_rank():
-    from app.services.connectors import percentile
+    from app.connectors.services.registry import percentile
 
     assert percentile([], 0.5) is None
     assert percentile([7], 0.95) == 7

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from app.connectors.models import AuditorAccessRecord, DataAccessRecord
 from app.extensions import db
-from app.models.access_log import AuditorAccessRecord, DataAccessRecord
 from app.pii import vault
 
 ZHANG_WEI = ("张伟", "410105198503120013")
@@ -225,7 +225,7 @@ def test_exports_of_unknown_logs_and_formats(client, auditor):
 
 
 def test_csv_cells_cannot_become_spreadsheet_formulas():
-    from app.services.audit import _csv_cell
+    from app.audit.services import _csv_cell
 
     assert _csv_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert _csv_cell("+1") == "'+1" and _csv_cell("-1") == "'-1" and _csv_cell("@x") == "'@x"

@@ -12,10 +12,10 @@ from application_flow import review_url, submitted_application, url
 from cryptography.fernet import Fernet
 from face_flow import LI_NA
 
+from app.applications.models import Evaluation, Rectification
+from app.applications.workdays import work_calendar
 from app.extensions import db
-from app.models.application import Evaluation, Rectification
 from app.pii import PiiVault
-from app.workdays import work_calendar
 
 RECTIFICATIONS = "/api/v1/review/rectifications"
 
@@ -24,7 +24,7 @@ RECTIFICATIONS = "/api/v1/review/rectifications"
 def other_reviewer(app, staff_headers):
     """A reviewer of another department (不动产登记中心)."""
     with app.app_context():
-        from app.services.staff import create_staff
+        from app.accounts.services.staff import create_staff
 
         create_staff("reviewer-bdc", "another-long-password", roles=["reviewer"], department_code="bdc")
     return staff_headers("reviewer-bdc", password="another-long-password")

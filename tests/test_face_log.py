@@ -18,10 +18,10 @@ import schemathesis
 import sqlalchemy as sa
 from face_flow import FACE_MATTER, LI_NA, ZHANG_WEI, bind_person, complete, face_records, start, verify_with_sandbox
 
-from app.audit.chain import verify_chain
+from app.connectors.models import AuditorAccessRecord
 from app.extensions import db
-from app.models.access_log import AuditorAccessRecord
-from app.models.face import FaceVerificationRecord
+from app.face.models import FaceVerificationRecord
+from app.ledger.chain import verify_chain
 
 LOG = "/api/v1/audit/face-verifications"
 STATS = "/api/v1/audit/face-verifications/stats"

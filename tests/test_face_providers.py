@@ -31,9 +31,9 @@ from face_flow import (
     start,
 )
 
+from app.connectors.models import DataAccessRecord
 from app.extensions import db
-from app.models.access_log import DataAccessRecord
-from app.models.face import FaceSession
+from app.face.models import FaceSession
 from app.sandbox.server import serve
 from app.sandbox.wechat import create_wechat_app
 

@@ -30,7 +30,7 @@ from face_flow import (
 )
 
 from app.extensions import db
-from app.models.face import BiometricConsent, FaceSession
+from app.face.models import BiometricConsent, FaceSession
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from face_flow import (
 )
 
 from app.extensions import db
-from app.models.face import FaceSession
+from app.face.models import FaceSession
 
 EXTERNAL_STAND_INS = ("app.sandbox",)
 

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from application_flow import consent_and_prefill, create, url
 
+from app.applications.models import Application
 from app.extensions import db
-from app.models.application import Application
 
 STAFF = {"admin": "admin", "auditor": "auditor", "reviewer": "reviewer-gjj", "bureau": "bureau-ga", "agent": "agent"}
 # Raw bodies, as an attacker would send them (not all are JSON the stdlib would write).

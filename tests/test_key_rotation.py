@@ -3,9 +3,9 @@
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
+from app.accounts.models import Citizen
+from app.connectors.models import Connector
 from app.extensions import db
-from app.models.citizen import Citizen
-from app.models.connector import Connector
 from app.pii import PiiVault
 
 

@@ -22,10 +22,10 @@ from application_flow import (
 )
 from face_flow import LI_NA, bind_person
 
+from app.accounts.models import Citizen
+from app.applications.models import Application, ApplicationEvent
 from app.extensions import db
-from app.models.application import Application, ApplicationEvent
-from app.models.citizen import Citizen
-from app.models.notification import Notification
+from app.notifications.models import Notification
 
 
 def events(client, headers, application_id: str) -> list[str]:
@@ -144,7 +144,7 @@ def test_a_stale_face_window_is_refused(client, app, zhang):
     consent_and_prefill(client, zhang, created)
     verify_face(client, zhang)
     with app.app_context():
-        from app.models.citizen import Citizen
+        from app.accounts.models import Citizen
 
         citizen = db.session.scalar(sa.select(Citizen).where(Citizen.face_verified_until.is_not(None)))
         citizen.face_verified_until = datetime.now(UTC) - timedelta(seconds=1)
@@ -345,7 +345,7 @@ def test_another_citizen_or_a_forged_id_gets_404(client, zhang, citizen_as):
 def test_a_reviewer_of_another_department_sees_nothing(client, app, zhang, staff_headers):
     application_id = submitted_application(client, zhang)
     with app.app_context():
-        from app.services.staff import create_staff
+        from app.accounts.services.staff import create_staff
 
         create_staff("reviewer-bdc", "another-long-password", roles=["reviewer"], department_code="bdc")
     other = staff_headers("reviewer-bdc", password="another-long-password")

@@ -21,14 +21,15 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from app.accounts.models import Citizen
+from app.applications.models import Application
+from app.applications.services.notices import notify_status_change, status_message
 from app.extensions import db
-from app.models.application import Application
-from app.models.base import utcnow
-from app.models.citizen import Citizen
-from app.models.notification import Notification
+from app.modelbase import utcnow
+from app.notifications.models import Notification
+from app.notifications.services import deliver_pending, enqueue
 from app.sandbox.server import serve
 from app.sandbox.wechat import create_wechat_app
-from app.services.notifications import deliver_pending, enqueue, notify_status_change, status_message
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "sandbox-status-template"
@@ -123,8 +124,8 @@ CRASHING_WRITER = textwrap.dedent("""
     import os, signal, sys
     from app import create_app
     from app.extensions import db
-    from app.models.application import Application
-    from app.services.notifications import notify_status_change
+    from app.applications.models import Application
+    from app.applications.services.notices import notify_status_change
 
     database_url, citizen_id, commit = sys.argv[1], sys.argv[2], sys.argv[3] == "commit"
     app = create_app({"APP_ENV": "testing", "DATABASE_URL": database_url})

@@ -7,10 +7,9 @@ import logging
 import pytest
 import sqlalchemy as sa
 
+from app.applications.models import Application, ApplicationEvent, ConsentReceipt
+from app.connectors.models import AuditorAccessRecord, ConnectorEvent, DataAccessRecord
 from app.extensions import db
-from app.models.access_log import AuditorAccessRecord, DataAccessRecord
-from app.models.application import Application, ApplicationEvent, ConsentReceipt
-from app.models.connector import ConnectorEvent
 from app.pii import vault
 from app.sandbox import people
 

@@ -43,7 +43,7 @@ def test_id_numbers_are_valid(person):
     number = person.id_number
     # stdnum's check character and birth date; its ric.is_valid also demands that the region code existed in
     # the birth year, which 王强 (1978, 二七区 since 1983) and 陈静 (1965) fail although their numbers are
-    # real-world valid: codes are assigned at issue (app/services/identity.py explains).
+    # real-world valid: codes are assigned at issue (app/face/services/real_name.py explains).
     assert number[-1] == ric.calc_check_digit(number)
     assert ric.get_birth_date(number)
     assert number[:6] in people.DISTRICTS

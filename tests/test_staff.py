@@ -4,11 +4,11 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from app.accounts.models import StaffUser
+from app.accounts.services import staff as staff_service
+from app.accounts.services.staff import UsernameTaken, create_staff, seed_sandbox_staff
 from app.errors import ValidationFailed
 from app.extensions import db
-from app.models.staff import StaffUser
-from app.services import staff as staff_service
-from app.services.staff import UsernameTaken, create_staff, seed_sandbox_staff
 
 STRONG = "correct-horse-battery"
 

@@ -8,8 +8,8 @@ import pytest
 import schemathesis
 from application_flow import ZERO_MATERIAL_FACE_MATTER, create, review_url, submitted_application, url
 
+from app.applications.models import Application, Rectification
 from app.extensions import db
-from app.models.application import Application, Rectification
 
 STATS = "/api/v1/stats"
 # Monday 3 March 2025 to Monday 10 March 2025, 10:00 Beijing time: five working days (no holiday between).

@@ -15,9 +15,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from app import config as config_module
-from app.config import ConfigError
-from app.errors import register_error_handlers
-from app.storage import (
+from app.applications.storage import (
     STORAGES,
     InvalidKey,
     LocalDirectoryStorage,
@@ -31,6 +29,8 @@ from app.storage import (
     sniff,
     upload_storage,
 )
+from app.config import ConfigError
+from app.errors import register_error_handlers
 
 MiB = 1024 * 1024
 ALLOWED = ["application/pdf", "image/jpeg", "image/png"]

@@ -10,9 +10,7 @@ import time
 import pytest
 import requests
 
-from app.sandbox.server import serve
-from app.sandbox.wechat import create_wechat_app
-from app.services.wechat import (
+from app.integrations.wechat import (
     WeChatClient,
     WeChatCodeInvalid,
     WeChatMisconfigured,
@@ -20,6 +18,8 @@ from app.services.wechat import (
     WeChatUnavailable,
     WeChatUserBlocked,
 )
+from app.sandbox.server import serve
+from app.sandbox.wechat import create_wechat_app
 from httpkit.session import create_session
 
 APPID, SECRET = "wx-sandbox-appid", "sandbox-wechat-secret"

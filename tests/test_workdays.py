@@ -9,8 +9,7 @@ import pytest
 from flask import Flask
 
 from app import config as config_module
-from app.config import ConfigError
-from app.workdays import (
+from app.applications.workdays import (
     DATA_FILE,
     WorkCalendar,
     builtin_calendar,
@@ -18,6 +17,7 @@ from app.workdays import (
     init_app,
     work_calendar,
 )
+from app.config import ConfigError
 
 D = date.fromisoformat
 

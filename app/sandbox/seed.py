@@ -10,15 +10,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import current_app
 
+from app.accounts.services.staff import seed_sandbox_staff
+from app.catalogue.seed import seed_catalogue
+from app.connectors.models import Connector, ConnectorEvent
+from app.connectors.services import registry as connectors
 from app.extensions import db
-from app.models.base import utcnow
-from app.models.connector import Connector, ConnectorEvent
+from app.modelbase import utcnow
 from app.pii import vault
 from app.sandbox.bureaus import BUREAUS, sandbox_specs
 from app.sandbox.connectors import bureau_urls
-from app.services import connectors
-from app.services.catalogue import seed_catalogue
-from app.services.staff import seed_sandbox_staff
 
 
 def seed_all() -> None:

@@ -1,0 +1,1 @@
+"""Accounts: citizens and staff, login, tokens and the guard, assurance levels."""

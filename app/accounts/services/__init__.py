@@ -1,0 +1,1 @@
+"""The accounts' services: WeChat and staff login, tokens, staff accounts."""

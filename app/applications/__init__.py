@@ -1,0 +1,1 @@
+"""Applications: drafts, prefill, submission, review, bundles, agents, evaluations."""

@@ -1,0 +1,1 @@
+"""The applications' views: citizens', agents' and reviewers'."""

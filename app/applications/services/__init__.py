@@ -1,0 +1,1 @@
+"""One module owns an application's state; the phase modules call it, not each other."""

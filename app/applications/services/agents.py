@@ -1,0 +1,127 @@
+"""帮办代办: a citizen authorises an agent to apply for one matter on their behalf, for a time window.
+
+The authorisation is the citizen's own act (granted with the citizen's token, revocable at any time); an
+agent's every action on the citizen's applications checks it afresh, so a revoked or expired one stops the
+agent at once (403 when creating, 404 for the applications themselves: an unauthorised agent must not learn
+they exist). Agents act as `staff:<id>`; the timeline and the data-access log show them as the acting user.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.accounts.models import Citizen, StaffUser
+from app.applications.models import AgentAuthorisation
+from app.catalogue import services as catalogue
+from app.errors import Forbidden, NotFound, ValidationFailed
+from app.extensions import db
+from app.modelbase import is_issued_id, utcnow
+from app.web.paging import page_of
+
+
+class AgentNotAuthorised(Forbidden):
+    error, message = "agent_not_authorised", "没有该群众对本事项的有效授权,不能代为办理"
+
+
+def authorised(agent_id: str, citizen_id: str, matter_code: str, *, at: datetime | None = None) -> bool:
+    """The citizen has a current, unrevoked authorisation of this agent for this matter.
+
+    Only while the granting account holds the identity at `face`: an authorisation is the proven person's act
+    (it moves with the identity on a 换绑), never a mere claim's.
+    """
+    at = at or utcnow()
+    return db.session.scalar(
+        sa.select(AgentAuthorisation.id).join(Citizen, Citizen.id == AgentAuthorisation.citizen_id).where(
+            Citizen.assurance == "face",
+            AgentAuthorisation.agent_id == agent_id,
+            AgentAuthorisation.citizen_id == citizen_id,
+            AgentAuthorisation.matter_code == matter_code,
+            AgentAuthorisation.revoked_at.is_(None),
+            AgentAuthorisation.valid_from <= at,
+            AgentAuthorisation.valid_until > at,
+        ).limit(1)
+    ) is not None
+
+
+def principal_for(agent_id: str, citizen_id: str, matter_code: str) -> Citizen:
+    """The citizen an agent applies for, after checking the authorisation (403 `agent_not_authorised`)."""
+    citizen = db.session.get(Citizen, citizen_id) if is_issued_id(citizen_id) else None
+    if citizen is None or not authorised(agent_id, citizen.id, matter_code):
+        raise AgentNotAuthorised()
+    return citizen
+
+
+def grant(citizen: Citizen, *, agent_username: str, matter_code: str, valid_until: datetime) -> AgentAuthorisation:
+    """Authorise the agent account for the matter until `valid_until` (at most AGENT_AUTHORISATION_MAX_DAYS)."""
+    matter = catalogue.get_matter(matter_code)
+    agent = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == agent_username))
+    if agent is None or not agent.active or "agent" not in agent.roles:
+        raise ValidationFailed.field("agent", "没有这个帮办代办人员账号", error="unknown_agent")
+    now = utcnow()
+    longest = timedelta(days=current_app.config["AGENT_AUTHORISATION_MAX_DAYS"])
+    if valid_until <= now:
+        raise ValidationFailed.field("valid_until", "授权截止时间须晚于当前时间")
+    if valid_until - now > longest:
+        raise ValidationFailed.field("valid_until", f"授权期限最长 {longest.days} 天")
+    authorisation = AgentAuthorisation(citizen_id=citizen.id, agent_id=agent.id, matter_code=matter.code,
+                                       valid_from=now, valid_until=valid_until, created_at=now)
+    db.session.add(authorisation)
+    db.session.commit()
+    return authorisation
+
+
+def view(authorisation: AgentAuthorisation, *, with_citizen: bool = False) -> dict:
+    """The authorisation as the API shows it; agents also see whom it is from (masked ID number)."""
+    agent = db.session.get(StaffUser, authorisation.agent_id)
+    answer = {
+        "id": authorisation.id,
+        "agent": {"id": agent.id, "username": agent.username, "display_name": agent.display_name},
+        "matter_code": authorisation.matter_code,
+        "valid_from": authorisation.valid_from,
+        "valid_until": authorisation.valid_until,
+        "revoked_at": authorisation.revoked_at,
+        "status": _status(authorisation),
+        "created_at": authorisation.created_at,
+    }
+    if with_citizen:
+        citizen = db.session.get(Citizen, authorisation.citizen_id)
+        answer["citizen"] = {"id": citizen.id, "id_number_masked": citizen.id_number_masked}
+    return answer
+
+
+def _status(authorisation: AgentAuthorisation) -> str:
+    if authorisation.revoked_at is not None:
+        return "revoked"
+    return "active" if authorisation.valid_until > utcnow() else "expired"
+
+
+def list_for_citizen(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> dict:
+    return _page(AgentAuthorisation.citizen_id == citizen.id, page, per_page, with_citizen=False)
+
+
+def list_for_agent(agent: StaffUser, *, page: int = 1, per_page: int = 20) -> dict:
+    return _page(AgentAuthorisation.agent_id == agent.id, page, per_page, with_citizen=True)
+
+
+def _page(condition, page: int, per_page: int, *, with_citizen: bool) -> dict:
+    rows, total = page_of(
+        sa.select(AgentAuthorisation).where(condition)
+        .order_by(AgentAuthorisation.created_at.desc(), AgentAuthorisation.id),
+        page=page, per_page=per_page,
+    )
+    return {"items": [view(row, with_citizen=with_citizen) for row in rows], "page": page, "per_page": per_page,
+            "total": total}
+
+
+def revoke(citizen: Citizen, authorisation_id: str) -> dict:
+    """Revoke one of the citizen's authorisations (idempotent); the agent is stopped at once."""
+    authorisation = db.session.get(AgentAuthorisation, authorisation_id) if is_issued_id(authorisation_id) else None
+    if authorisation is None or authorisation.citizen_id != citizen.id:
+        raise NotFound("授权不存在")
+    if authorisation.revoked_at is None:
+        authorisation.revoked_at = utcnow()
+        db.session.commit()
+    return view(authorisation)

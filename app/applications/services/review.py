@@ -1,0 +1,140 @@
+"""The department's side: the reviewers' inbox and decisions, delivery of the result, false promises.
+
+A reviewer sees only the applications of their own department, and only once submitted (a draft is the
+citizen's business); anything else is a 404, so a reviewer cannot even learn another department's ids exist.
+Every decision is a lifecycle transition (app/applications/services/lifecycle.py): one winner under concurrency, a timeline
+event and the citizen's notification in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+
+import sqlalchemy as sa
+
+from app.accounts.models import Citizen
+from app.applications.models import Application, PromiseBreach
+from app.applications.services import lifecycle
+from app.applications.services import submitting as submission
+from app.applications.services.lifecycle import Actor
+from app.applications.workdays import work_calendar
+from app.catalogue import services as catalogue
+from app.catalogue.models import Matter
+from app.errors import ValidationFailed
+from app.extensions import db
+from app.modelbase import utcnow
+from app.pii import vault
+from app.web.paging import page_of
+
+DEFAULT_CARRIER = "EMS"
+
+
+def inbox(reviewer: Actor, *, status: str | None = None, overdue: bool | None = None,
+          matter_code: str | None = None, page: int = 1, per_page: int = 20) -> dict:
+    """The department's submitted applications, oldest submission first (the order they are worked)."""
+    condition = sa.and_(Application.department_code == reviewer.department_code,
+                        Application.submitted_at.is_not(None))
+    if status:
+        condition = condition & (Application.status == status)
+    if matter_code:
+        condition = condition & (Application.matter_code == matter_code)
+    if overdue is not None:
+        today = work_calendar().today()
+        late = sa.and_(Application.promised_due_on < today, Application.status.not_in(lifecycle.DECIDED))
+        condition = condition & (late if overdue else sa.not_(late))
+    rows, total = page_of(
+        sa.select(Application, Matter.name, Citizen.id_number_masked)
+        .join(Matter, Matter.code == Application.matter_code)
+        .join(Citizen, Citizen.id == Application.citizen_id)
+        .where(condition)
+        .order_by(Application.submitted_at, Application.id),
+        page=page, per_page=per_page, scalars=False,
+    )
+    items = [{
+        "id": row.id,
+        "status": row.status,
+        "status_label": lifecycle.STATUS_LABELS[row.status],
+        "matter_code": row.matter_code,
+        "matter_name": name,
+        "applicant_id_number_masked": masked,
+        "acting_user": lifecycle.actor_kind(row.acting_user),
+        "zero_material": row.zero_material,
+        "submitted_at": row.submitted_at,
+        "promised_due_on": row.promised_due_on,
+        "legal_due_on": row.legal_due_on,
+        "overdue": lifecycle.is_overdue(row),
+    } for row, name, masked in rows]
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+
+def accept(application: Application, reviewer: Actor) -> Application:
+    """受理: the application is complete and in proper form."""
+    lifecycle.transition(application, "accept", reviewer, values={"accepted_at": utcnow()})
+    return application
+
+
+def request_supplement(application: Application, reviewer: Actor, items: Sequence[str]) -> Application:
+    """一次性告知补正: everything the applicant must fix, at once."""
+    lifecycle.transition(application, "request_supplement", reviewer, detail={"items": list(items)},
+                         values={"supplement_items": list(items)}, remark=f"需补正 {len(items)} 项")
+    return application
+
+
+def approve(application: Application, reviewer: Actor, result: Mapping | None) -> Application:
+    """办结 with the result (a licence, certificate or decision); its number is generated when not given."""
+    matter = catalogue.get_matter(application.matter_code)
+    now = utcnow()
+    decided = {
+        "name": (result or {}).get("name") or matter.result.get("name") or matter.name,
+        "number": (result or {}).get("number") or f"{matter.code}-{now:%Y%m%d}-{secrets.token_hex(4).upper()}",
+        "note": (result or {}).get("note"),
+    }
+    lifecycle.transition(application, "approve", reviewer, detail={"result": decided["name"]},
+                         values={"result": decided, "decided_at": now})
+    return application
+
+
+def reject(application: Application, reviewer: Actor, reason: str) -> Application:
+    """不予受理 / 不予许可, with the reason the applicant is told."""
+    lifecycle.transition(application, "reject", reviewer, detail={}, values={"rejection_reason": reason,
+                                                                            "decided_at": utcnow()},
+                         remark=reason)
+    return application
+
+
+def deliver(application: Application, reviewer: Actor, body: Mapping) -> Application:
+    """送达 the result: an e-certificate, or by mail free of charge (免费邮寄) with its tracking number."""
+    delivery: dict = {"method": body["method"], "fee": 0}
+    address = None
+    if body["method"] == "e_certificate":
+        delivery["certificate_number"] = body.get("certificate_number") or (application.result or {}).get("number")
+    else:
+        missing = [name for name in ("recipient", "tracking_number") if not body.get(name)]
+        if missing:
+            raise ValidationFailed("邮寄送达须填写收件人和快递单号",
+                                   errors={"json": {name: ["邮寄送达时必填"] for name in missing}})
+        delivery["carrier"] = body.get("carrier") or DEFAULT_CARRIER
+        delivery["tracking_number"] = body["tracking_number"]
+        # Name, phone and address are personal data: kept encrypted, shown to the applicant and the department.
+        address = vault().encrypt(json.dumps(dict(body["recipient"]), ensure_ascii=False))
+    lifecycle.transition(application, "deliver", reviewer,
+                         detail={key: value for key, value in delivery.items() if key != "certificate_number"},
+                         values={"delivery": delivery, "delivery_address_encrypted": address,
+                                 "delivered_at": utcnow()})
+    return application
+
+
+def record_promise_breach(application: Application, reviewer: Actor, material_code: str, reason: str) -> dict:
+    """Record that the applicant's written promise for a material was false; they lose the promise option."""
+    provided = submission.provided_materials(application).get(material_code)
+    if provided is None or provided.via != "promise":
+        raise ValidationFailed.field("material_code", "该申请的这项材料不是以告知承诺方式提交的")
+    breach = PromiseBreach(citizen_id=application.citizen_id, application_id=application.id,
+                           material_code=material_code, reason=reason, recorded_by=reviewer.ref)
+    db.session.add(breach)
+    lifecycle.add_event(application, "promise_breach_recorded", reviewer, {"material": material_code})
+    db.session.commit()
+    return {"id": breach.id, "application_id": application.id, "material_code": material_code,
+            "reason": reason, "recorded_at": breach.recorded_at}

@@ -1,0 +1,261 @@
+"""Auditors' access to the chained logs: queries, streamed exports, chain verification — each itself logged.
+
+Logs plug in by name. `CHAINED_LOGS` maps a log's API name to its model for verification; `LOG_VIEWS` maps
+the logs that can be queried and exported to how (columns and filters): `data-access` and
+`face-verifications` (the face-verification log, app/face/models.py) are in both, `auditor-access` is verified
+only. A name in neither answers 422 `log_unavailable` (verify) or 404 (export).
+
+Every auditor query, export and verification appends an `AuditorAccessRecord` to the `auditor-access`
+chain: who, what, which filters — an `id_number` filter only as its keyed pseudonym. A query's record is
+written before its results are returned, an export's before its first byte: if the record cannot be
+written, the auditor gets an error and no data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.audit.cursor import decode_cursor, encode_cursor
+from app.connectors.models import AuditorAccessRecord, DataAccessRecord
+from app.errors import NotFound, ValidationFailed
+from app.extensions import db
+from app.face.models import FaceVerificationRecord
+from app.ledger import chain
+from app.pii import vault
+
+# Log name (as in the API) → model, for verification.
+CHAINED_LOGS: dict[str, type] = {
+    "data-access": DataAccessRecord,
+    "face-verifications": FaceVerificationRecord,
+    "auditor-access": AuditorAccessRecord,
+}
+KNOWN_LOGS = ("data-access", "face-verifications", "auditor-access")
+
+
+class LogUnavailable(ValidationFailed):
+    error, message = "log_unavailable", "该日志尚未启用"
+
+
+@dataclass(frozen=True)
+class LogView:
+    """How auditors query and export one log: its model, its columns, and its filters as SQL conditions."""
+
+    model: type
+    columns: tuple[str, ...]
+    conditions: Callable[[Mapping], list]
+
+
+def _common_conditions(model: type, filters: Mapping) -> list:
+    """The filters every log has: time range (`from`, `to`) and citizen (`id_number`, as its pseudonym)."""
+    conditions = []
+    if filters.get("from") is not None:
+        conditions.append(model.recorded_at >= filters["from"])
+    if filters.get("to") is not None:
+        conditions.append(model.recorded_at < filters["to"])
+    if filters.get("id_number"):
+        conditions.append(model.citizen_pseudonym == pseudonym_of(filters["id_number"]))
+    return conditions
+
+
+def _data_access_conditions(filters: Mapping) -> list:
+    model = DataAccessRecord
+    conditions = _common_conditions(model, filters)
+    if filters.get("connector"):
+        conditions.append(model.connector_id == filters["connector"])
+    if filters.get("application_id"):
+        conditions.append(model.application_id == filters["application_id"])
+    return conditions
+
+
+def _face_conditions(filters: Mapping) -> list:
+    model = FaceVerificationRecord
+    conditions = _common_conditions(model, filters)
+    for name in ("decision", "provider", "matter_code", "event", "session_id"):
+        if filters.get(name):
+            conditions.append(getattr(model, name) == filters[name])
+    return conditions
+
+
+LOG_VIEWS: dict[str, LogView] = {
+    "data-access": LogView(
+        model=DataAccessRecord,
+        columns=(
+            "seq", "id", "recorded_at", "connector_id", "bureau", "bureau_name", "citizen_pseudonym",
+            "application_id", "purpose", "actor", "elements_requested", "elements_returned", "outcome",
+            "latency_ms", "error", "http_status", "request_id", "prev_hash", "record_hash",
+        ),
+        conditions=_data_access_conditions,
+    ),
+    "face-verifications": LogView(
+        model=FaceVerificationRecord,
+        columns=(
+            "seq", "id", "recorded_at", "event", "session_id", "citizen_pseudonym", "actor", "purpose",
+            "matter_code", "application_id", "provider", "adapter_version", "provider_session_id",
+            "provider_request_id", "provider_code", "outcome", "decision", "reason", "liveness", "similarity",
+            "threshold", "attempt", "failures", "failure_limit", "verified_until", "request_id", "prev_hash",
+            "record_hash",
+        ),
+        conditions=_face_conditions,
+    ),
+}
+
+
+def pseudonym_of(raw_id_number: str) -> str:
+    """The keyed pseudonym records hold for an ID number (trimmed, a final x upper-cased, as when bound)."""
+    number = raw_id_number.strip()
+    if number.endswith("x"):
+        number = number[:-1] + "X"
+    return vault().pseudonym(number)
+
+
+def logged_filters(filters: Mapping) -> dict:
+    """The filters as the auditor-access log keeps them: JSON values, the ID number only as its pseudonym."""
+    kept = {}
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name == "id_number":
+            kept["id_number_pseudonym"] = pseudonym_of(value)
+        elif isinstance(value, datetime):
+            kept[name] = chain.iso_utc(value)
+        else:
+            kept[name] = value
+    return kept
+
+
+def record_access(actor: str, action: str, log: str, filters: Mapping, result_count: int | None,
+                  request_id: str) -> AuditorAccessRecord:
+    """Append one auditor-access record (committed before this returns)."""
+    return chain.append(
+        AuditorAccessRecord,
+        actor=actor,
+        action=action,
+        log=log,
+        filters=logged_filters(filters),
+        result_count=result_count,
+        request_id=request_id,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ query
+
+
+def query(log: str, filters: Mapping, *, actor: str, request_id: str) -> dict:
+    """One page of a log in seq order: {items, next_cursor}; the query is logged before it is answered."""
+    view = LOG_VIEWS[log]
+    limit = filters.get("limit") or 50
+    conditions = view.conditions(filters)
+    if filters.get("cursor"):
+        conditions.append(view.model.seq > decode_cursor(filters["cursor"]))
+    rows = db.session.scalars(
+        sa.select(view.model).where(*conditions).order_by(view.model.seq).limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    record_access(actor, "query", log, filters, len(rows), request_id)
+    return {"items": rows, "next_cursor": encode_cursor(rows[-1].seq) if more else None}
+
+
+# ------------------------------------------------------------------------------------------------ export
+
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export(log: str, fmt: str, filters: Mapping, *, actor: str, request_id: str) -> Iterator[str]:
+    """The export of a log as CSV or JSON Lines, produced batch by batch; logged before the first byte."""
+    view = LOG_VIEWS.get(log)
+    if view is None:
+        raise NotFound("该日志不存在或尚未启用")
+    record_access(actor, "export", log, {**filters, "format": fmt}, None, request_id)
+    batch_size = int(current_app.config["AUDIT_EXPORT_BATCH_SIZE"])
+    conditions = view.conditions(filters)
+    return _export_lines(view, fmt, conditions, batch_size)
+
+
+def _export_lines(view: LogView, fmt: str, conditions: list, batch_size: int) -> Iterator[str]:
+    if fmt == "csv":
+        yield _csv_line(view.columns)
+    last_seq = 0
+    while True:
+        rows = db.session.scalars(
+            sa.select(view.model)
+            .where(*conditions, view.model.seq > last_seq)
+            .order_by(view.model.seq)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return
+        chunk = []
+        for row in rows:
+            values = {column: _plain(getattr(row, column)) for column in view.columns}
+            if fmt == "csv":
+                chunk.append(_csv_line([_csv_cell(values[column]) for column in view.columns]))
+            else:
+                chunk.append(json.dumps(values, ensure_ascii=False, separators=(",", ":")) + "\n")
+        last_seq = rows[-1].seq
+        db.session.expunge_all()  # memory stays flat however long the export
+        yield "".join(chunk)
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return chain.iso_utc(value)
+    return value
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value)
+    text = str(value)
+    # Spreadsheets run a cell starting like a formula; auditors open these files in one (CSV injection).
+    return "'" + text if text.startswith(CSV_FORMULA_START) else text
+
+
+def _csv_line(cells) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------ verify
+
+
+def verify(log: str, *, actor: str, request_id: str) -> dict:
+    """Verify one chain or all (`all`): {ok, checked, first_broken, head_hash, logs}; logged afterwards."""
+    if log == "all":
+        names = list(CHAINED_LOGS)
+    elif log in CHAINED_LOGS:
+        names = [log]
+    else:
+        raise LogUnavailable(f"日志“{log}”尚未启用,无法校验", errors={"json": {"log": ["log_unavailable"]}})
+    results = {name: chain.verify_chain(CHAINED_LOGS[name]) for name in names}
+    broken = next(((name, result) for name, result in results.items() if not result.ok), None)
+    answer = {
+        "ok": broken is None,
+        "checked": sum(result.checked for result in results.values()),
+        "first_broken": {"log": broken[0], **broken[1].first_broken} if broken else None,
+        # One chain's head; `all` spans several chains, whose heads are under `logs`.
+        "head_hash": results[names[0]].head_hash if len(names) == 1 else None,
+        "logs": {
+            name: {"ok": r.ok, "checked": r.checked, "first_broken": r.first_broken, "head_hash": r.head_hash}
+            for name, r in results.items()
+        },
+        "verified_at": datetime.now(UTC),
+    }
+    try:
+        record_access(actor, "verify", log, {}, answer["checked"], request_id)
+        answer["access_logged"] = True
+    except chain.ChainUnavailable:
+        # The one auditor call that must answer when the log cannot be written: it is how the break is found.
+        answer["access_logged"] = False
+    return answer

@@ -1,0 +1,1 @@
+"""The connectors' services: the registry, the shared-data runtime, the data-access log."""

@@ -1,0 +1,1 @@
+"""Clients of outside platforms used by the app (WeChat)."""

@@ -1,0 +1,1 @@
+"""The append-only, hash-chained log that the face, data-access and auditor-access logs write through."""

@@ -1,0 +1,343 @@
+"""Tamper-evident, append-only logs: one shared implementation for every audit chain.
+
+Each record carries `seq` (1, 2, 3… per chain), `prev_hash` (the previous record's hash; 64 zeros for the
+first) and `record_hash` = SHA-256 over `prev_hash` and the canonical JSON of the record (sorted keys, no
+spaces, UTF-8, times as UTC ISO 8601 with a `Z`). Changing a field, deleting a row or reordering rows breaks
+the chain at the first affected record, which `verify_chain` reports.
+
+Writes are serialized per chain: the chain's head row in `audit_chain_heads` is locked (`SELECT … FOR UPDATE`
+on PostgreSQL) in the writer's transaction. SQLite has no row locks, so there the writer's transaction starts
+with `BEGIN IMMEDIATE`, which takes the database's write lock before the head is read (two processes cannot
+read the same head), and a process-local lock keeps one process's threads from queueing on that lock. A unique
+(seq) constraint per chain table is the last safety net.
+The application never updates or deletes a record; only `append` / `append_many` (a transaction of their own)
+and `appending` (within the caller's next commit, falling back to a transaction of its own) write them.
+
+`verify_chain` reads the head first and checks the records up to it, so records appended while it runs are
+neither reported as broken nor counted; the head row also reveals records deleted from the end of a chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Connection, event, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.errors import AppError
+from app.extensions import db
+from app.ledger.models import ChainedRecord, ChainHead
+from app.modelbase import utcnow
+
+__all__ = ["ChainUnavailable", "ChainedRecord", "VerifyResult", "append", "append_many", "appending",
+           "verify_chain"]
+log = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+
+
+class ChainUnavailable(AppError):
+    """A chain cannot be appended to: its head row is gone or disagrees with its records (a finding for
+    `flask audit verify`). Nothing that needs the record is done: fail closed, but answer."""
+
+    status_code, error, message = 503, "audit_log_unavailable", "审计日志暂时无法写入,本次操作未执行,请稍后再试"
+
+_local_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_HEADS = ChainHead.__table__
+_PENDING = "audit_chain_pending"  # session.info key of the records `appending` waits to write
+
+
+def _json_default(value: Any):
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON-serialisable in an audit record: {type(value).__name__}")
+
+
+def iso_utc(value: datetime) -> str:
+    """UTC ISO 8601 with microseconds and `Z`: one spelling per instant, so hashes are reproducible."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(payload: dict) -> bytes:
+    """Sorted keys, no whitespace, UTF-8: the bytes a record's hash is taken over."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_json_default).encode("utf-8")
+
+
+def record_hash(prev_hash: str, payload: dict) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical_json(payload)).hexdigest()
+
+
+def append(model: type, **fields) -> Any:
+    """Append one record to `model`'s chain and commit it in a transaction of its own.
+
+    Callers pass only the record's own fields; seq, hashes and time are set here. The record is committed
+    before this returns, independently of the caller's unit of work, so a later failure in the request
+    cannot lose the log line (and an audit write failure raises, so nothing is done unlogged).
+    """
+    return append_many(model, [fields])[0]
+
+
+def append_many(model: type, rows: list[dict]) -> list[Any]:
+    """Append several records to `model`'s chain, in order, in one transaction (all or none are written).
+
+    One lock of the head, one INSERT of all rows and one commit for a batch. Returns the records as written
+    (objects in no session).
+    """
+    if not rows:
+        return []
+    # Own connection: independent of the request's transaction. Callers must not hold an uncommitted write of
+    # their own on SQLite at this point (SQLite allows one writer at a time).
+    with _local_locks[model.CHAIN], db.engine.connect() as connection, connection.begin():
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock, before the head is read
+        written = _write(connection, model, rows)
+    return [model(**row) for row in written]
+
+
+@contextmanager
+def appending(session: Session, model: type, rows: list[dict]) -> Iterator[None]:
+    """Append `rows` to `model`'s chain in the transaction of `session`'s next commit: the block's or, failing
+    that, one at the end of the block.
+
+    For a service that writes its outcome right after logging what it did: one transaction and one commit
+    for both, so the records are committed with (never after) the writes that use what they log. At that
+    commit the session's own writes are flushed first and the head is locked last (on SQLite the process lock
+    and `BEGIN IMMEDIATE` come first, before any write), so the chain is locked no longer than by
+    `append_many`, and never while waiting for a row the caller writes. Only a commit of the whole transaction
+    takes them, not a savepoint's.
+
+    If the block raises before that commit, or the commit fails, the session is rolled back and the records
+    are appended on their own (`append_many`) before the error goes on: the caller's failure cannot lose them.
+    """
+    if not rows:
+        yield
+        return
+    if _PENDING in session.info:
+        raise RuntimeError("one pending batch of chain records per session at a time")
+    pending = _Pending(model, list(rows))
+    session.info[_PENDING] = pending
+    try:
+        yield
+        if not pending.committed:
+            session.commit()
+    except BaseException:
+        if not pending.committed:
+            session.info.pop(_PENDING, None)
+            try:
+                session.rollback()
+            finally:
+                pending.release()
+                append_many(model, pending.rows)
+        raise
+    finally:
+        pending.release()
+        if session.info.get(_PENDING) is pending:
+            del session.info[_PENDING]
+
+
+@dataclass
+class _Pending:
+    """Records waiting for their session's commit (`appending`)."""
+
+    model: type
+    rows: list[dict]
+    staged: bool = False  # written in the session's transaction, not committed yet
+    committed: bool = False
+    lock: threading.Lock | None = None  # the chain's process lock while staged
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock, lock = None, self.lock
+            lock.release()
+
+
+@event.listens_for(Session, "before_commit")
+def _stage_pending(session: Session) -> None:
+    pending = session.info.get(_PENDING)
+    # Only a commit of the whole transaction: records written inside a savepoint could still be rolled back.
+    if pending is None or pending.staged or session.in_nested_transaction():
+        return
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        # As in append_many: the process lock, then the database's write lock before anything is read. (A
+        # session that has written already holds that write lock: it needs neither.)
+        lock = _local_locks[pending.model.CHAIN]
+        lock.acquire()
+        pending.lock = lock
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # The caller's writes first: on PostgreSQL, a row of theirs that another transaction holds is waited for
+    # before the head is locked, not while every other writer of the chain waits behind this one.
+    session.flush()
+    _write(connection, pending.model, pending.rows)
+    pending.staged = True
+
+
+@event.listens_for(Session, "after_commit")
+def _pending_committed(session: Session) -> None:
+    pending = session.info.get(_PENDING)
+    if pending is not None and pending.staged:
+        pending.committed = True
+        pending.release()
+        del session.info[_PENDING]
+
+
+@event.listens_for(Session, "after_rollback")
+def _pending_rolled_back(session: Session) -> None:
+    pending = session.info.get(_PENDING)
+    if pending is not None and pending.staged:
+        pending.staged = False  # rolled back with the transaction: the next commit writes them again
+        pending.release()
+
+
+def _write(connection: Connection, model: type, rows: list[dict]) -> list[dict]:
+    """Insert `rows` after the chain's head (locked here) and move the head; returns the rows as inserted.
+
+    Plain rows and Core statements rather than ORM objects: the hash needs every value before the INSERT, so a
+    unit of work has nothing left to decide, and its bookkeeping was most of the time spent logging a prefill.
+    """
+    keys, defaults = _columns(model)
+    seq, head_hash = _locked_head(connection, model)
+    written = []
+    for fields in rows:
+        unknown = fields.keys() - keys.keys()
+        if unknown:
+            raise TypeError(f"{model.__name__} has no column(s) {sorted(unknown)}")
+        row = {**keys, **fields}
+        for key, default in defaults:
+            if row[key] is None:
+                row[key] = default.arg(None) if default.is_callable else default.arg
+        seq += 1
+        row["seq"] = seq
+        row["prev_hash"] = head_hash
+        row["recorded_at"] = utcnow()
+        # The model's own chain_payload, read from the row's values (the verifier calls it on the stored row).
+        row["record_hash"] = head_hash = record_hash(
+            head_hash, model.chain_payload(SimpleNamespace(**row, CHAIN=model.CHAIN,
+                                                           HASHED_FIELDS=model.HASHED_FIELDS)))
+        written.append(row)
+    try:
+        connection.execute(model.__table__.insert(), written)
+    except IntegrityError:
+        if not _head_behind(model, seq - len(written)):
+            raise  # a record of the caller's that breaks a constraint
+        # The head was rolled back behind its records: appending would fork the chain. Never overwrite history.
+        log.error("chain %s: the head row is behind its records; run `flask audit verify`", model.CHAIN)
+        raise ChainUnavailable() from None
+    connection.execute(_HEADS.update().where(_HEADS.c.chain == model.CHAIN).values(seq=seq, head_hash=head_hash))
+    return written
+
+
+@cache
+def _columns(model: type) -> tuple[dict[str, None], list[tuple[str, Any]]]:
+    """Every column of the model's table (all None) and the Python-side defaults (such as the id) to fill."""
+    keys, defaults = {}, []
+    for column in model.__table__.columns:
+        keys[column.key] = None
+        default = column.default
+        if default is not None and (getattr(default, "is_scalar", False) or getattr(default, "is_callable", False)):
+            defaults.append((column.key, default))
+    return keys, defaults
+
+
+def _head_behind(model: type, head_seq: int) -> bool:
+    """Whether the chain holds records past `head_seq` (read on a connection of its own: the failed
+    transaction can read nothing more on PostgreSQL)."""
+    with db.engine.connect() as connection:
+        return (connection.execute(select(func.max(model.seq))).scalar() or 0) > head_seq
+
+
+def _locked_head(connection: Connection, model: type) -> tuple[int, str]:
+    """(seq, head_hash) of the chain's head row, locked for this transaction; created on the first record.
+
+    A chain that has records but no head lost its head (deleted with the tail, or by hand): starting a new
+    chain over the old records would hide that, so it is ChainUnavailable until an operator has looked.
+    """
+    chain = model.CHAIN
+    query = select(_HEADS.c.seq, _HEADS.c.head_hash).where(_HEADS.c.chain == chain).with_for_update()
+    head = connection.execute(query).first()
+    if head is None and connection.execute(select(func.max(model.seq))).scalar() is not None:
+        log.error("chain %s has records but no head row; run `flask audit verify`", chain)
+        raise ChainUnavailable()
+    if head is None:
+        try:
+            with connection.begin_nested():  # two first writers may race to create it: one wins, both go on
+                connection.execute(_HEADS.insert().values(chain=chain, seq=0, head_hash=GENESIS))
+        except IntegrityError:
+            pass
+        head = connection.execute(query).one()
+    return head.seq, head.head_hash
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_broken: dict | None
+    head_hash: str
+
+
+def verify_chain(model: type, batch_size: int = 5000) -> VerifyResult:
+    """Recompute the chain from its rows; report the first record whose link or hash does not hold."""
+    with Session(db.engine) as reader:  # its own session: never detaches the request's objects
+        return _verify(reader, model, batch_size)
+
+
+def _verify(reader: Session, model: type, batch_size: int) -> VerifyResult:
+    # The head first: a record is committed together with the head that counts it, so every record up to the
+    # head's seq is visible below, and records appended meanwhile (seq beyond it) are left for the next run.
+    head = reader.get(ChainHead, model.CHAIN)
+    head_seq, head_hash = (head.seq, head.head_hash) if head is not None else (None, None)
+    reader.expunge_all()
+    expected_prev = GENESIS
+    expected_seq = 1
+    checked = 0
+    last_seq = 0
+    while True:
+        query = select(model).where(model.seq > last_seq)
+        if head_seq is not None:
+            query = query.where(model.seq <= head_seq)
+        rows = reader.scalars(query.order_by(model.seq).limit(batch_size)).all()
+        if not rows:
+            break
+        for row in rows:
+            reason = None
+            if row.seq != expected_seq:
+                reason = f"missing record(s): expected seq {expected_seq}, found {row.seq}"
+            elif row.prev_hash != expected_prev:
+                reason = "prev_hash does not match the previous record's hash"
+            elif record_hash(row.prev_hash, row.chain_payload()) != row.record_hash:
+                reason = "record_hash does not match the record's contents"
+            if reason:
+                return VerifyResult(False, checked, {"seq": row.seq, "id": row.id, "reason": reason},
+                                    expected_prev)
+            checked += 1
+            expected_prev = row.record_hash
+            expected_seq += 1
+        last_seq = rows[-1].seq
+        reader.expunge_all()  # keeps memory flat over millions of records
+    if head_seq is None:
+        if checked:
+            # Records without a head row: the head was deleted (or never written by `append`).
+            return VerifyResult(False, checked, {"seq": checked, "id": None,
+                                                 "reason": "the chain's head row is missing"}, expected_prev)
+    elif checked != head_seq or head_hash != expected_prev:
+        # Rows deleted from the end leave an intact but shorter chain: the head row remembers the length.
+        return VerifyResult(False, checked, {"seq": checked + 1, "id": None,
+                                             "reason": f"chain ends at seq {checked}, head says {head_seq}"},
+                            expected_prev)
+    return VerifyResult(True, checked, None, expected_prev)

@@ -132,7 +132,7 @@ class VerifyResultSchema(ChainResultSchema):
     )
 
 
-# ------------------------------------------------------------------------------------------------ the face-verification log
+# ------------------------------------------------------------------------------------ the face-verification log
 
 
 class FaceLogQuerySchema(LogQuerySchema):

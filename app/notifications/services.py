@@ -72,7 +72,8 @@ def enqueue(*, citizen_id: str, application_id: str | None, kind: str, data: dic
         isinstance(key, str) and isinstance(entry, dict) and set(entry) == {"value"}
         and isinstance(entry["value"], str) for key, entry in data.items()
     ):
-        raise ValueError('notification data must be {"key": {"value": "text"}, …} (see app/applications/services/notices.py)')
+        raise ValueError('notification data must be {"key": {"value": "text"}, …} '
+                         "(see app/applications/services/notices.py)")
     now = utcnow()
     notification = Notification(
         id=new_id(),  # known before the flush, so the caller can put it on the timeline

@@ -2,8 +2,8 @@
 
 A reviewer sees only the applications of their own department, and only once submitted (a draft is the
 citizen's business); anything else is a 404, so a reviewer cannot even learn another department's ids exist.
-Every decision is a lifecycle transition (app/applications/services/lifecycle.py): one winner under concurrency, a timeline
-event and the citizen's notification in the same transaction.
+Every decision is a lifecycle transition (app/applications/services/lifecycle.py): one winner under
+concurrency, a timeline event and the citizen's notification in the same transaction.
 """
 
 from __future__ import annotations

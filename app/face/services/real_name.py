@@ -356,7 +356,8 @@ def _release(other: Citizen, winner: Citizen, *, pseudonym: str, bound: bool, re
     it no longer held the identity (it let go meanwhile)."""
     values = Citizen.without_identity()
     if bound:
-        values["token_epoch"] = Citizen.token_epoch + 1  # every token of the old account dies now (app/accounts/guard.py)
+        # Every token of the old account dies now (app/accounts/guard.py).
+        values["token_epoch"] = Citizen.token_epoch + 1
     released = db.session.execute(
         sa.update(Citizen).where(Citizen.id == other.id, Citizen.id_number_hash == pseudonym).values(**values),
         execution_options={"synchronize_session": False},

@@ -224,7 +224,8 @@ def base_settings(env: Settings) -> dict:
         # --- working-day deadlines (app/applications/workdays.py) ---
         # Added to the built-in calendar (app/applications/data/holidays.json), which knows only the years
         # published when it was released: load each new year's State Council holiday notice here every
-        # December. Comma-separated ISO dates or inclusive ranges (2027-10-01..2027-10-07); a date listed here overrides the built-in one.
+        # December. Comma-separated ISO dates or inclusive ranges (2027-10-01..2027-10-07); a date listed here
+        # overrides the built-in one.
         "HOLIDAYS": env.str("HOLIDAYS", ""),
         # Saturdays and Sundays that are working days (调休), comma-separated ISO dates.
         "ADJUSTED_WORKDAYS": env.str("ADJUSTED_WORKDAYS", ""),

@@ -52,6 +52,19 @@ CONNECTORS = [
 # ------------------------------------------------------------------------------------------- bureau process
 
 
+def _as_face_bound(citizen, name: str, id_number: str) -> None:
+    """Give the bench's citizen the identity a real-name claim and a face pass leave (what prefill needs);
+    the bench measures the prefill, not the proof (tests/test_assurance.py covers that)."""
+    from app.extensions import db
+    from app.pii import mask_id_number, vault
+
+    pii = vault()
+    citizen.real_name_encrypted, citizen.id_number_encrypted = pii.encrypt(name), pii.encrypt(id_number)
+    citizen.id_number_hash, citizen.id_number_masked = pii.pseudonym(id_number), mask_id_number(id_number)
+    citizen.assurance = "face"
+    db.session.commit()
+
+
 def serve_bureaus() -> None:
     """Run one bureau per connector, each answering after DELAY_MS; print their URLs; stop on stdin EOF."""
     import logging
@@ -88,13 +101,13 @@ def setup(urls: list[str], database_url: str):
 
     from app import create_app
     from app.accounts.services import staff
+    from app.applications.services import consent
     from app.applications.services import drafting as applications
     from app.catalogue import services as catalogue
     from app.catalogue.schemas import MatterWriteSchema
-    from app.catalogue.seed import load_seed_file
+    from app.catalogue.seed import load_seed_file, seed_catalogue
     from app.connectors.services import registry as connectors
     from app.extensions import db
-    from app.face.services import real_name as identity
 
     app = create_app({
         "APP_ENV": "testing",
@@ -106,7 +119,7 @@ def setup(urls: list[str], database_url: str):
     })
     with app.app_context():
         db.create_all()
-        catalogue.seed_catalogue()
+        seed_catalogue()
         bureau = staff.create_staff("bench-bureau", "bench-password-123", ["bureau"], bureau_code="ga")
         admin = staff.create_staff("bench-admin", "bench-password-123", ["admin"])
         elements = []
@@ -132,10 +145,10 @@ def setup(urls: list[str], database_url: str):
         citizen = Citizen(openid="bench-citizen")
         db.session.add(citizen)
         db.session.commit()
-        identity.bind_real_name(citizen, "张伟", "410105198503120013")
+        _as_face_bound(citizen, "张伟", "410105198503120013")
         draft = applications.create_draft(citizen, "BENCH-8")
-        required = applications.consent_required(catalogue.get_matter("BENCH-8"))
-        applications.grant_consent(draft, citizen, required["elements"], required["purpose"])
+        required = consent.consent_required(catalogue.get_matter("BENCH-8"))
+        consent.grant_consent(draft, citizen, required["elements"], required["purpose"])
         return app, citizen.id, draft.id, required
 
 
@@ -145,7 +158,7 @@ def time_service(app, citizen_id: str, application_id: str, runs: int, *, engine
     `required` of `setup`), that of the engine alone before each service call."""
     from app.accounts.models import Citizen
     from app.applications.models import Application
-    from app.applications.services import drafting as applications
+    from app.applications.services import prefill
     from app.extensions import db
 
     timings, answer, engine_timings = [], {}, []
@@ -156,7 +169,7 @@ def time_service(app, citizen_id: str, application_id: str, runs: int, *, engine
             citizen = db.session.get(Citizen, citizen_id)
             application = db.session.get(Application, application_id)
             started = time.perf_counter()
-            answer = applications.prefill(application, citizen, request_id=f"bench-{n:04d}")
+            answer = prefill.prefill(application, citizen, request_id=f"bench-{n:04d}")
             timings.append((time.perf_counter() - started) * 1000)
             db.session.remove()
     return timings, answer, engine_timings

@@ -30,8 +30,8 @@ from app.applications.schemas.applications import (
     UploadFormSchema,
     WithdrawBodySchema,
 )
+from app.applications.services import consent, my_data, prefill, state
 from app.applications.services import drafting as applications
-from app.applications.services import my_data
 from app.applications.services import submitting as submission
 from app.applications.services.lifecycle import Actor
 from app.errors import ValidationFailed
@@ -68,7 +68,7 @@ def applicant() -> Actor:
 
 
 def applicant_application(application_id: str):
-    return submission.applicant_application(application_id, applicant())
+    return state.applicant_application(application_id, applicant())
 
 
 # Where a draft goes next (OpenAPI links from POST /applications): consent, prefill, form, submit, read, withdraw.
@@ -144,8 +144,8 @@ class Consent(MethodView):
         A new consent supersedes the application's previous one; withdraw with DELETE /me/consents/{id}.
         """
         citizen = current_citizen()
-        application = applications.own_application(application_id, citizen)
-        return applications.grant_consent(application, citizen, body["elements"], body["purpose"])
+        application = state.own_application(application_id, citizen)
+        return consent.grant_consent(application, citizen, body["elements"], body["purpose"])
 
 
 @blp.route("/applications/<application_id>/prefill")
@@ -172,7 +172,7 @@ class Prefill(MethodView):
         record, `skipped` when no active connector provides the element); every call is in the data-access log.
         """
         application = applicant_application(application_id)
-        return applications.prefill(application, submission.citizen_of(application), request_id=request_id(),
+        return prefill.prefill(application, state.citizen_of(application), request_id=request_id(),
                                     actor=applicant())
 
 
@@ -355,7 +355,7 @@ class MyConsents(MethodView):
     @me.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     def get(self, args):
         """The caller's consent receipts, newest first (active, withdrawn and superseded)."""
-        return applications.list_consents(current_citizen(), **args)
+        return consent.list_consents(current_citizen(), **args)
 
 
 @me.route("/me/consents/<receipt_id>")
@@ -367,7 +367,7 @@ class MyConsent(MethodView):
     @me.error(404, "`not_found`: no such receipt of yours")
     def delete(self, receipt_id):
         """Withdraw a consent (idempotent): its application's prefill needs a new one (403 `consent_required`)."""
-        return applications.withdraw_consent(receipt_id, current_citizen())
+        return consent.withdraw_consent(receipt_id, current_citizen())
 
 
 @me.route("/me/data-access")

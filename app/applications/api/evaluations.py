@@ -14,8 +14,7 @@ from app.applications.schemas.evaluations import (
     ResolveBodySchema,
     UnfixableBodySchema,
 )
-from app.applications.services import drafting as applications
-from app.applications.services import evaluations
+from app.applications.services import evaluations, state
 from app.applications.services.lifecycle import Actor
 from app.web.blueprint import Blueprint
 
@@ -53,7 +52,7 @@ class ApplicationEvaluation(MethodView):
         working days (15 by default).
         """
         citizen = current_citizen()
-        application = applications.own_application(application_id, citizen)
+        application = state.own_application(application_id, citizen)
         return evaluations.evaluate(application, Actor.of(citizen), body["grade"], body.get("comment"))
 
     @require("citizen")
@@ -63,7 +62,7 @@ class ApplicationEvaluation(MethodView):
     @blp.error(404, "`not_found`: no such application of yours, or it has not been evaluated")
     def get(self, application_id):
         """Your evaluation of the application, with the status of the rectification it opened."""
-        return evaluations.get_evaluation(applications.own_application(application_id, current_citizen()))
+        return evaluations.get_evaluation(state.own_application(application_id, current_citizen()))
 
 
 @blp.route("/review/rectifications")

@@ -16,42 +16,10 @@ from flask import current_app
 from app.accounts.models import Citizen, StaffUser
 from app.applications.models import AgentAuthorisation
 from app.catalogue import services as catalogue
-from app.errors import Forbidden, NotFound, ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.modelbase import is_issued_id, utcnow
 from app.web.paging import page_of
-
-
-class AgentNotAuthorised(Forbidden):
-    error, message = "agent_not_authorised", "没有该群众对本事项的有效授权,不能代为办理"
-
-
-def authorised(agent_id: str, citizen_id: str, matter_code: str, *, at: datetime | None = None) -> bool:
-    """The citizen has a current, unrevoked authorisation of this agent for this matter.
-
-    Only while the granting account holds the identity at `face`: an authorisation is the proven person's act
-    (it moves with the identity on a 换绑), never a mere claim's.
-    """
-    at = at or utcnow()
-    return db.session.scalar(
-        sa.select(AgentAuthorisation.id).join(Citizen, Citizen.id == AgentAuthorisation.citizen_id).where(
-            Citizen.assurance == "face",
-            AgentAuthorisation.agent_id == agent_id,
-            AgentAuthorisation.citizen_id == citizen_id,
-            AgentAuthorisation.matter_code == matter_code,
-            AgentAuthorisation.revoked_at.is_(None),
-            AgentAuthorisation.valid_from <= at,
-            AgentAuthorisation.valid_until > at,
-        ).limit(1)
-    ) is not None
-
-
-def principal_for(agent_id: str, citizen_id: str, matter_code: str) -> Citizen:
-    """The citizen an agent applies for, after checking the authorisation (403 `agent_not_authorised`)."""
-    citizen = db.session.get(Citizen, citizen_id) if is_issued_id(citizen_id) else None
-    if citizen is None or not authorised(agent_id, citizen.id, matter_code):
-        raise AgentNotAuthorised()
-    return citizen
 
 
 def grant(citizen: Citizen, *, agent_username: str, matter_code: str, valid_until: datetime) -> AgentAuthorisation:

@@ -26,9 +26,9 @@ import sqlalchemy as sa
 
 from app.accounts.models import Citizen
 from app.applications.models import Application, BundleApplication
-from app.applications.services import drafting as applications
-from app.applications.services import lifecycle
-from app.applications.services import submitting as submission
+from app.applications.services import consent as consents
+from app.applications.services import idempotency, lifecycle, state
+from app.applications.services import prefill as prefilling
 from app.applications.services.lifecycle import Actor
 from app.catalogue import services as catalogue
 from app.catalogue.models import Bundle
@@ -75,7 +75,7 @@ def create(citizen: Citizen, bundle_code: str) -> BundleApplication:
     db.session.add(row)
     db.session.flush()
     for matter in bundle.matters:
-        child = applications.new_draft(citizen, catalogue.get_matter(matter.code), actor)
+        child = state.new_draft(citizen, catalogue.get_matter(matter.code), actor)
         child.bundle_application_id = row.id
     db.session.commit()
     return row
@@ -86,7 +86,7 @@ def consent_required(row: BundleApplication, kids: Sequence[Application] | None 
     bundle = _bundle(row.bundle_code)
     seen: dict[str, None] = {}
     for child in kids if kids is not None else children(row):
-        for name in applications.consent_required(catalogue.get_matter(child.matter_code))["elements"]:
+        for name in consents.consent_required(catalogue.get_matter(child.matter_code))["elements"]:
             seen.setdefault(name, None)
     names = "、".join(matter.name for matter in bundle.matters)
     purpose = (f"办理一件事“{bundle.name}”(包括{names}):向数据提供部门查询申请材料所需的数据,"
@@ -148,12 +148,12 @@ def list_for(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> dict:
 def consent(row: BundleApplication, citizen: Citizen, elements: Sequence[str], purpose: str) -> dict:
     """One consent for the bundle → a receipt per child with exactly its own elements and purpose."""
     kids = [child for child in children(row) if child.status == "draft"]
-    applications.check_consent(consent_required(row, kids), elements, purpose)
+    consents.check_consent(consent_required(row, kids), elements, purpose)
     receipts = []
     for child in kids:
-        required = applications.consent_required(catalogue.get_matter(child.matter_code))
+        required = consents.consent_required(catalogue.get_matter(child.matter_code))
         if required["elements"]:
-            receipts.append(applications.record_consent(child, citizen, required))
+            receipts.append(consents.record_consent(child, citizen, required))
     db.session.commit()
     return {"bundle_application_id": row.id, "elements": list(elements), "purpose": purpose,
             "receipts": receipts}
@@ -162,7 +162,7 @@ def consent(row: BundleApplication, citizen: Citizen, elements: Sequence[str], p
 def prefill(row: BundleApplication, citizen: Citizen, *, request_id: str) -> dict:
     """One prefill for every draft child: each connector called once for the union of elements."""
     kids = [child for child in children(row) if child.status == "draft"]
-    result = applications.prefill_many(kids, citizen, actor=Actor.of(citizen), request_id=request_id,
+    result = prefilling.prefill_many(kids, citizen, actor=Actor.of(citizen), request_id=request_id,
                                        purpose=consent_required(row, kids)["purpose"], log_as=row.id)
     fields: dict[str, Any] = {}
     for answer in result:
@@ -181,9 +181,9 @@ def update_form(row: BundleApplication, actor: Actor, fields: Mapping[str, Any])
     """The shared form, filled once: written to every editable child, or to none if any child refuses."""
     kids = [child for child in children(row) if child.status in lifecycle.EDITABLE]
     for child in kids:
-        submission.check_form_update(child, fields)
+        state.check_form_update(child, fields)
     for child in kids:
-        submission.write_form(child, actor, fields)
+        state.write_form(child, actor, fields)
     db.session.commit()
     return {"bundle_application_id": row.id, "fields": dict(fields),
             "children": [child.id for child in kids]}
@@ -193,7 +193,7 @@ def submit(row: BundleApplication, actor: Actor, *, idempotency_key: str | None)
     """Submit every draft child at once (all or none); a retry with the same key gets the same answer."""
     scope = f"bundle-submit:{row.id}"
     if idempotency_key:
-        replay = submission.replayed(actor, idempotency_key, scope)
+        replay = idempotency.replayed(actor, idempotency_key, scope)
         if replay is not None:
             return replay
     kids = [child for child in children(row) if child.status == "draft"]
@@ -202,7 +202,7 @@ def submit(row: BundleApplication, actor: Actor, *, idempotency_key: str | None)
     prepared = []
     for child in kids:
         try:
-            prepared.append((child, *submission.prepare_submission(child, actor)))
+            prepared.append((child, *state.prepare_submission(child, actor)))
         except AppError as exc:
             # Say which of the bundle's matters is not ready.
             exc.message = f"“{catalogue.get_matter(child.matter_code).name}”:{exc.message}"
@@ -211,5 +211,5 @@ def submit(row: BundleApplication, actor: Actor, *, idempotency_key: str | None)
         lifecycle.transition(child, "submit", actor, detail={**event, "bundle_application_id": row.id},
                              values=columns, commit=False)
     answer = {"id": row.id, "status": "in_progress",
-              "children": [submission.submission_answer(child) for child in kids]}
-    return submission.commit_once(actor, idempotency_key, scope, answer)
+              "children": [state.submission_answer(child) for child in kids]}
+    return idempotency.commit_once(actor, idempotency_key, scope, answer)

@@ -29,6 +29,7 @@ from app.accounts.models import Citizen, StaffUser
 from app.applications.models import STATUS_LABELS, Application, ApplicationEvent
 from app.applications.services import notices
 from app.applications.workdays import work_calendar
+from app.catalogue.models import Matter
 from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.modelbase import is_issued_id, utcnow
@@ -157,17 +158,19 @@ ACTION_LABELS = {
 }
 
 
-def add_event(application: Application, kind: str, actor: Actor, detail: dict, *,
+def add_event(application: Application, kind: str, actor: Actor | Citizen, detail: dict, *,
               at: datetime | None = None) -> None:
-    """Add a timeline event (non-personal details only) to the session; the caller commits."""
+    """Add a timeline event (non-personal details only) to the session; the caller commits.
+
+    Added to the session, not appended to `application.events`: that would load the whole timeline first.
+    """
+    actor = actor if isinstance(actor, Actor) else Actor.of(actor)
     db.session.add(ApplicationEvent(application_id=application.id, kind=kind, actor=actor.ref,
                                     detail=detail, at=at or utcnow()))
 
 
 def notify(application: Application, status: str, *, remark: str | None = None) -> None:
     """Queue the citizen's subscription message about the new status (sent by the outbox worker)."""
-    from app.catalogue.models import Matter
-
     matter_name = db.session.scalar(sa.select(Matter.name).where(Matter.code == application.matter_code))
     notices.notify_status_change(application, matter_name or application.matter_code, status, remark=remark)
 

@@ -16,8 +16,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import Citizen
 from app.applications.models import Application, PromiseBreach
-from app.applications.services import lifecycle
-from app.applications.services import submitting as submission
+from app.applications.services import lifecycle, state
 from app.applications.services.lifecycle import Actor
 from app.applications.workdays import work_calendar
 from app.catalogue import services as catalogue
@@ -128,7 +127,7 @@ def deliver(application: Application, reviewer: Actor, body: Mapping) -> Applica
 
 def record_promise_breach(application: Application, reviewer: Actor, material_code: str, reason: str) -> dict:
     """Record that the applicant's written promise for a material was false; they lose the promise option."""
-    provided = submission.provided_materials(application).get(material_code)
+    provided = state.provided_materials(application).get(material_code)
     if provided is None or provided.via != "promise":
         raise ValidationFailed.field("material_code", "该申请的这项材料不是以告知承诺方式提交的")
     breach = PromiseBreach(citizen_id=application.citizen_id, application_id=application.id,

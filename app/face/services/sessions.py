@@ -47,8 +47,13 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from app.accounts.models import Citizen, assurance_rank
+from app.accounts.services.login import issue_tokens
+from app.applications.services import state
+from app.catalogue import services as catalogue
 from app.catalogue.models import Matter
 from app.config import ConfigError
+from app.connectors.services import data_access
+from app.connectors.services.runtime import runtime
 from app.errors import (
     AppError,
     AssuranceRequired,
@@ -80,6 +85,7 @@ from identity.errors import (
     SessionExpired,
 )
 from identity.interface import FaceResult, FaceVerifier, Identity, Outcome, ProviderSession
+from shared_data.client import CallContext
 
 log = logging.getLogger(__name__)
 
@@ -326,10 +332,6 @@ def _reference_photo(citizen: Citizen, id_number: str, *, application_id: str | 
     IdentityDataMissing; the bureau failing, timing out or no active connector providing photos →
     ProviderUnavailable (it is not the citizen's fault and may pass).
     """
-    from app.connectors.services import data_access
-    from app.connectors.services.runtime import runtime
-    from shared_data.client import CallContext
-
     context = CallContext(purpose=REFERENCE_PHOTO_PURPOSE, application_id=application_id or REFERENCE_PHOTO_CONTEXT,
                           acting_user=f"citizen:{citizen.id}", request_id=request_id)
     outcomes: list = []
@@ -353,11 +355,8 @@ def _reference_photo(citizen: Citizen, id_number: str, *, application_id: str | 
 def _binding(citizen: Citizen, *, purpose: str, matter_code: str | None,
              application_id: str | None) -> tuple[str | None, str | None, Matter | None]:
     """The matter and application a session binds to (the application's own matter when one is given)."""
-    from app.applications.services import drafting as applications
-    from app.catalogue import services as catalogue
-
     if application_id is not None:
-        application = applications.own_application(application_id, citizen)
+        application = state.own_application(application_id, citizen)
         if matter_code is not None and matter_code != application.matter_code:
             raise ValidationFailed.field("matter_code", "事项编码与申请不一致")
         matter_code = application.matter_code
@@ -583,8 +582,6 @@ def complete_session(session_id: str, citizen: Citizen, *, evidence: Any, reques
     answer: dict[str, Any] = {"session_id": session.id, "decision": decision, "reason": reason,
                               "face_verified_until": verified_until, "assurance": citizen.assurance}
     if bound:
-        from app.accounts.services.login import issue_tokens  # the login module builds on this one
-
         answer["tokens"] = issue_tokens(citizen)
     if not passed:
         answer["non_face_path"] = _non_face_path(session.matter_code)

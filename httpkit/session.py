@@ -62,13 +62,15 @@ class RetryingAdapter(HTTPAdapter):
             raise
 
 
-def retry_policy(retries: int, *, backoff_factor: float = 0.2, backoff_max: float = 2.0) -> Retry:
-    """Up to `retries` retries: any method on connection errors, idempotent ones on read errors and 5xx."""
+def retry_policy(retries: int, *, backoff_factor: float = 0.2, backoff_max: float = 2.0,
+                 retry_reads: bool = True) -> Retry:
+    """Up to `retries` retries: any method on connection errors, idempotent ones on read errors and 5xx
+    (unless `retry_reads` is False: for calls that must never reach the upstream twice, GETs included)."""
     return Retry(
         total=retries,
         connect=retries,
-        read=retries,
-        status=retries,
+        read=retries if retry_reads else 0,
+        status=retries if retry_reads else 0,
         other=0,
         allowed_methods=IDEMPOTENT_METHODS,
         status_forcelist=RETRY_STATUSES,
@@ -85,6 +87,7 @@ def create_session(
     *,
     timeout: Timeout = DEFAULT_TIMEOUT,
     retries: int = 0,
+    retry_reads: bool = True,
     backoff_factor: float = 0.2,
     pool_connections: int = 10,
     pool_maxsize: int = 10,
@@ -92,7 +95,8 @@ def create_session(
 ) -> HttpSession:
     """A session for calling one kind of upstream; see the module docstring for what it guarantees.
 
-    `timeout` is the default per call (seconds, or a (connect, read) pair); `retries` = 0 disables retries;
+    `timeout` is the default per call (seconds, or a (connect, read) pair); `retries` = 0 disables retries,
+    `retry_reads=False` keeps only the retries of connections that failed (the request never left);
     `pool_connections` is how many hosts keep a pool, `pool_maxsize` how many connections each pool keeps
     (size it to the number of threads that call the upstream at once).
     """
@@ -102,7 +106,7 @@ def create_session(
     adapter = RetryingAdapter(
         pool_connections=pool_connections,
         pool_maxsize=pool_maxsize,
-        max_retries=retry_policy(retries, backoff_factor=backoff_factor),
+        max_retries=retry_policy(retries, backoff_factor=backoff_factor, retry_reads=retry_reads),
     )
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -19,19 +19,18 @@ example (IDENTITY_CARD, 张三, 310101199801011234 → `3c241f7f…108b`) is a t
 openid against what getverifyid received and answers an errcode, not a verify_ret, when they differ: that is
 how the identity binding is enforced at the provider.
 
-Access token: `GET {base}/cgi-bin/token?grant_type=client_credential&appid&secret` → `{access_token,
-expires_in}`, cached per adapter instance until `token_refresh_margin_seconds` before expiry (thread-safe,
-one fetch at a time). A face call answered 40001/40014/42001 (invalid or expired token) refreshes the token
-once and retries once. Note for multi-process deployments: every process holds its own token and WeChat
-invalidates older tokens a few minutes after a new one is issued, so processes can invalidate each other's;
-the one refresh-and-retry absorbs that, and a deployment with many processes should put a shared token
-source in front (WeChat's `stable_token`) by passing `token_source`.
+HTTP, the access token and the errcodes every endpoint may answer are the WeChat platform client's
+(wechatkit): built from the configuration (`from_config`), the adapter shares the process's client, and so
+its one access token, with the app's login and subscription messages. A face call answered 40001/40014/42001
+(invalid or expired token) refreshes the token once and retries once; a deployment with many processes can
+put a shared token source in front (WeChat's `stable_token`) by passing `token_source`.
 
 Secrets and personal data: the access token travels in the query string, so neither URLs nor requests'
 exception texts (which quote the URL) are logged; we log endpoint names, errcodes and verify_ret values.
 Names, ID numbers, cert_hash and openids are never logged and never appear in results or exception messages.
 
-Error codes: `ERRCODE_MAP` (errcode → exception) and `VERIFY_RET_MAP` (verify_ret → outcome). The verify_ret
+Error codes: `ERRCODE_MAP` (the face endpoints' own errcodes → exception; busy, quota and configuration codes
+are wechatkit's) and `VERIFY_RET_MAP` (verify_ret → outcome). The verify_ret
 values and their wording are WeChat's (queryVerifyInfo page). The numbers of the errcodes for a cert_hash,
 openid or out_seq_no mismatch, an expired or unknown verify_id and a not-yet-performed verification are not
 in the copy of WeChat's pages available to us: `ERR_*` below are PROVISIONAL values shared with the sandbox
@@ -43,18 +42,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import re
-import threading
-import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, Self
 
 import requests
 
-from httpkit.session import create_session
 from identity.errors import (
     ConfigurationError,
     FaceVerificationError,
@@ -74,20 +69,19 @@ from identity.interface import (
     check_verification_id,
     utcnow,
 )
+from wechatkit import WeChatMisconfigured, WeChatPlatform, WeChatRefused, WeChatUnavailable, platform_for
+from wechatkit.platform import request_id_of
 
 log = logging.getLogger(__name__)
 
-TOKEN_PATH = "/cgi-bin/token"
 GETVERIFYID_PATH = "/cityservice/face/identify/getverifyid"
 QUERYVERIFYINFO_PATH = "/cityservice/face/identify/queryverifyinfo"
 
 CERT_TYPE_ID_CARD = "IDENTITY_CARD"
 VERIFY_RET_PASS = 10000
 DEFAULT_VERIFY_ID_TTL = 3600  # seconds; WeChat's documented default for expires_in
-MAX_ANSWER_BYTES = 64 * 1024  # WeChat's answers here are a few hundred bytes; more is not WeChat
 VERIFY_ID = re.compile(r"[\x21-\x7e]{1,256}")  # printable ASCII, no spaces; WeChat: at most 256 characters
 OPENID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-REQUEST_ID = re.compile(r"rid:\s*([0-9A-Za-z-]{1,64})")
 
 # PROVISIONAL errcodes (see the module docstring), shared with the stand-in.
 ERR_CERT_HASH_MISMATCH = 9201001
@@ -97,20 +91,10 @@ ERR_VERIFY_ID_EXPIRED = 9201004
 ERR_VERIFY_ID_UNKNOWN = 9201005
 ERR_NOT_VERIFIED = 9201006
 
-# Face calls answered with one of these get one token refresh and one retry.
-TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid credential, invalid token, token expired
-
-# errcode (≠ 0) → the exception raised. Unlisted codes are logged and become ProviderUnavailable.
+# The face endpoints' errcodes (≠ 0) → the exception raised. Busy and quota codes (wechatkit's
+# COMMON_ERRCODES) are ProviderUnavailable, configuration codes (48001: 人脸核身 not enabled) ConfigurationError;
+# any other is logged and becomes ProviderUnavailable.
 ERRCODE_MAP: dict[int, type[FaceVerificationError]] = {
-    -1: ProviderUnavailable,  # system busy
-    45009: ProviderUnavailable,  # daily quota used up
-    45011: ProviderUnavailable,  # minute quota used up
-    40013: ConfigurationError,  # invalid appid
-    40125: ConfigurationError,  # invalid app secret
-    40164: ConfigurationError,  # this server's IP is not on the mini-program's allow-list
-    41002: ConfigurationError,  # appid missing
-    41004: ConfigurationError,  # app secret missing
-    48001: ConfigurationError,  # API not authorised: 人脸核身 is not enabled for this mini-program
     ERR_CERT_HASH_MISMATCH: IdentityMismatch,  # the name/ID given now differ from getverifyid's
     ERR_OPENID_MISMATCH: IdentityMismatch,  # another WeChat user
     ERR_OUT_SEQ_NO_MISMATCH: IdentityMismatch,  # another verification's serial number
@@ -167,42 +151,6 @@ def cert_hash(name: str, id_number: str, cert_type: str = CERT_TYPE_ID_CARD) -> 
     return hashlib.sha256(joined.encode("ascii")).hexdigest()
 
 
-class AccessTokenCache:
-    """The mini-program's access token, fetched by `fetch` and reused until shortly before it expires."""
-
-    def __init__(self, *, fetch: Callable[[], tuple[str, float]], margin_seconds: float,
-                 clock: Callable[[], float] = time.monotonic):
-        self._fetch = fetch
-        self._margin = margin_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._refresh_at = 0.0
-
-    def get(self) -> str:
-        """A token believed valid, fetching one if there is none or it is about to expire."""
-        with self._lock:
-            if self._token is None or self._clock() >= self._refresh_at:
-                self._renew()
-            return self._token  # type: ignore[return-value]
-
-    def refresh(self, stale: str) -> str:
-        """A new token after WeChat refused `stale` (unless another thread has replaced it already)."""
-        with self._lock:
-            if self._token is None or self._token == stale:
-                self._renew()
-            return self._token  # type: ignore[return-value]
-
-    def _renew(self) -> None:
-        token, expires_in = self._fetch()
-        self._token = token
-        # Refresh `margin` before expiry, but not before half the lifetime of a short-lived token.
-        self._refresh_at = self._clock() + max(expires_in - self._margin, expires_in / 2)
-
-    def __repr__(self) -> str:
-        return "<AccessTokenCache>"
-
-
 class WeChatFaceAdapter(FaceVerifier):
     """WeChat 人脸核身 2.0 over HTTP; see the module docstring for the protocol and the error tables."""
 
@@ -222,23 +170,14 @@ class WeChatFaceAdapter(FaceVerifier):
         session: requests.Session | None = None,
         token_refresh_margin_seconds: float = 300.0,
         token_source: Callable[[], tuple[str, float]] | None = None,
+        platform: WeChatPlatform | None = None,
     ):
-        if not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
-            raise ConfigurationError("the WeChat API base URL must be an http(s) URL", reason="bad_settings")
-        if not appid or not secret:
-            raise ConfigurationError("the WeChat appid and secret are required", reason="bad_settings")
-        if not timeout > 0:
-            raise ConfigurationError("the WeChat timeout must be positive", reason="bad_settings")
-        self.base_url = base_url.rstrip("/")
-        self.appid = appid
-        self._secret = secret
-        self.timeout = float(timeout)
-        # One connection retry: a connection that failed never carried the request. POSTs are not retried
-        # on read errors (httpkit.session), so a getverifyid is never sent twice.
-        self._session = session or create_session(timeout=self.timeout, retries=1)
-        self._tokens = AccessTokenCache(
-            fetch=token_source or self._fetch_token, margin_seconds=token_refresh_margin_seconds
+        self._check_settings(base_url, appid, secret, timeout)
+        self.platform = platform or WeChatPlatform(
+            base_url=base_url, appid=appid, secret=secret, timeout=timeout, session=session,
+            token_refresh_margin_seconds=token_refresh_margin_seconds, token_source=token_source,
         )
+        self.base_url, self.appid, self.timeout = self.platform.base_url, appid, float(timeout)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Self:
@@ -247,19 +186,27 @@ class WeChatFaceAdapter(FaceVerifier):
             timeout = float(config.get("WECHAT_TIMEOUT_SECONDS") or 5.0)
         except (TypeError, ValueError):
             raise ConfigurationError("WECHAT_TIMEOUT_SECONDS must be a number", reason="bad_settings") from None
-        return cls(
-            base_url=str(config.get("WECHAT_API_BASE") or ""),
-            appid=str(config.get("WECHAT_APPID") or ""),
-            secret=str(config.get("WECHAT_SECRET") or ""),
-            timeout=timeout,
-        )
+        settings = {"base_url": str(config.get("WECHAT_API_BASE") or ""),
+                    "appid": str(config.get("WECHAT_APPID") or ""),
+                    "secret": str(config.get("WECHAT_SECRET") or ""), "timeout": timeout}
+        cls._check_settings(**settings)
+        return cls(**settings, platform=platform_for(**settings))
+
+    @staticmethod
+    def _check_settings(base_url: str, appid: str, secret: str, timeout: float) -> None:
+        if not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
+            raise ConfigurationError("the WeChat API base URL must be an http(s) URL", reason="bad_settings")
+        if not appid or not secret:
+            raise ConfigurationError("the WeChat appid and secret are required", reason="bad_settings")
+        if not timeout > 0:
+            raise ConfigurationError("the WeChat timeout must be positive", reason="bad_settings")
 
     def __repr__(self) -> str:
         return f"<WeChatFaceAdapter {self.base_url} appid={self.appid}>"
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self._session.close()
+        """Close the HTTP connection pool (a shared client opens new connections when next used)."""
+        self.platform.close()
 
     # The interface ---------------------------------------------------------------------------------------
 
@@ -274,7 +221,6 @@ class WeChatFaceAdapter(FaceVerifier):
             "openid": openid,
         }
         answer = self._call(GETVERIFYID_PATH, body)
-        self._raise_for_errcode(GETVERIFYID_PATH, answer)
         verify_id = answer.get("verify_id")
         if not (isinstance(verify_id, str) and VERIFY_ID.fullmatch(verify_id)):
             log.warning("WeChat getverifyid answered without a usable verify_id")
@@ -310,7 +256,6 @@ class WeChatFaceAdapter(FaceVerifier):
             "openid": openid,
         }
         answer = self._call(QUERYVERIFYINFO_PATH, body)
-        self._raise_for_errcode(QUERYVERIFYINFO_PATH, answer)
         errcode, verify_ret = answer.get("errcode"), answer.get("verify_ret")
         if errcode != 0 or isinstance(verify_ret, bool) or not isinstance(verify_ret, int):
             log.warning("WeChat queryverifyinfo answered without errcode 0 and an integer verify_ret")
@@ -326,7 +271,7 @@ class WeChatFaceAdapter(FaceVerifier):
             outcome,
             liveness=liveness,
             provider_code=str(verify_ret),
-            provider_request_id=_request_id(answer),
+            provider_request_id=request_id_of(answer),
         )
 
     # HTTP ------------------------------------------------------------------------------------------------
@@ -347,115 +292,25 @@ class WeChatFaceAdapter(FaceVerifier):
         return identity.name.strip(), identity.id_number.strip().upper()
 
     def _call(self, path: str, body: dict) -> dict:
-        """POST `body` to a face endpoint with the access token, refreshing it once if WeChat refuses it."""
-        token = self._tokens.get()
-        answer = self._post_json(path, token, body)
-        if answer.get("errcode") in TOKEN_ERRCODES:
-            log.info("WeChat %s refused the access token (errcode %s): refreshing it once", path, answer["errcode"])
-            token = self._tokens.refresh(stale=token)
-            answer = self._post_json(path, token, body)
-            if answer.get("errcode") in TOKEN_ERRCODES:
-                log.error("WeChat %s refused a freshly fetched access token (errcode %s)", path, answer["errcode"])
-                raise ProviderUnavailable("WeChat refused a fresh access token")
-        return answer
-
-    def _post_json(self, path: str, token: str, body: dict) -> dict:
-        # ensure_ascii=False: WeChat's documented examples send names as UTF-8 text, not \u escapes.
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return self._request(
-            "POST", path, params={"access_token": token}, data=data,
-            headers={"Content-Type": "application/json; charset=utf-8"},
-        )
-
-    def _fetch_token(self) -> tuple[str, float]:
-        """GET /cgi-bin/token → (access_token, expires_in seconds)."""
-        answer = self._request(
-            "GET", TOKEN_PATH,
-            params={"grant_type": "client_credential", "appid": self.appid, "secret": self._secret},
-        )
-        errcode = answer.get("errcode", 0)
-        if errcode:
-            if errcode in (40001, 40002):
-                # At the token endpoint 40001 means the secret is wrong, not that a token expired.
-                raise self._logged_config_error(TOKEN_PATH, errcode, answer)
-            self._raise_for_errcode(TOKEN_PATH, answer)
-        token, expires_in = answer.get("access_token"), answer.get("expires_in")
-        if not (isinstance(token, str) and token) or isinstance(expires_in, bool) \
-                or not isinstance(expires_in, int | float) or expires_in <= 0:
-            log.warning("WeChat %s answered without a usable access_token/expires_in", TOKEN_PATH)
-            raise ProviderUnavailable("WeChat answered without an access token")
-        return token, float(expires_in)
-
-    def _request(self, method: str, path: str, **kwargs) -> dict:
-        """One call; any transport fault, non-200 status or non-JSON-object body is ProviderUnavailable."""
+        """POST `body` to a face endpoint through the platform client; its errors as the library's."""
+        endpoint = path.rsplit("/", 1)[-1]
         try:
-            response = self._session.request(method, self.base_url + path, timeout=self.timeout, stream=True,
-                                             **kwargs)
-        except requests.Timeout:
-            log.warning("WeChat %s timed out after %ss", path, self.timeout)
-            raise ProviderUnavailable("WeChat did not answer in time", reason="provider_timeout") from None
-        except requests.RequestException as exc:
-            # The exception text quotes the URL, access token or secret included: log the class only.
-            log.warning("WeChat %s failed: %s", path, type(exc).__name__)
-            raise ProviderUnavailable("WeChat could not be reached") from None
-        try:
-            if response.status_code != 200:
-                log.warning("WeChat %s answered HTTP %s", path, response.status_code)
-                raise ProviderUnavailable(f"WeChat answered HTTP {response.status_code}")
-            raw = b""
-            try:
-                for chunk in response.iter_content(8192):
-                    raw += chunk
-                    if len(raw) > MAX_ANSWER_BYTES:
-                        break
-            except requests.RequestException as exc:
-                log.warning("WeChat %s broke off its answer: %s", path, type(exc).__name__)
-                raise ProviderUnavailable("WeChat broke off its answer") from None
-            if len(raw) > MAX_ANSWER_BYTES:
-                log.warning("WeChat %s answered more than %s bytes", path, MAX_ANSWER_BYTES)
-                raise ProviderUnavailable("WeChat answered an oversized body")
-            try:
-                # WeChat labels its JSON text/plain, so the content type is not checked.
-                body = json.loads(raw)
-            except ValueError:
-                log.warning("WeChat %s answered a body that is not JSON", path)
-                raise ProviderUnavailable("WeChat answered a body that is not JSON") from None
-            if not isinstance(body, dict):
-                log.warning("WeChat %s answered JSON that is not an object", path)
-                raise ProviderUnavailable("WeChat answered JSON that is not an object")
-            errcode = body.get("errcode", 0)
-            if isinstance(errcode, bool) or not isinstance(errcode, int):
-                # From here on errcode is an int (or absent): a table lookup cannot trip over a list.
-                log.warning("WeChat %s answered an errcode that is not an integer", path)
-                raise ProviderUnavailable("WeChat answered a malformed errcode")
-            return body
-        finally:
-            response.close()
-
-    def _raise_for_errcode(self, path: str, answer: dict) -> None:
-        errcode = answer.get("errcode", 0)
-        if not errcode:
-            return
-        error = ERRCODE_MAP.get(errcode)
-        if error is ConfigurationError:
-            raise self._logged_config_error(path, errcode, answer)
-        if error is None:
-            log.warning("WeChat %s answered unexpected errcode %s", path, errcode)
-            error = ProviderUnavailable
-        else:
-            log.info("WeChat %s answered errcode %s", path, errcode)
-        raise error(f"WeChat {path.rsplit('/', 1)[-1]} answered errcode {errcode}")
-
-    def _logged_config_error(self, path: str, errcode: int, answer: dict) -> ConfigurationError:
-        # Every face verification fails until an operator acts: say so loudly (never with the secret).
-        log.error("WeChat %s refused this server's configuration (errcode %s: %s): check WECHAT_APPID (%s), "
-                  "WECHAT_SECRET, the IP allow-list and that 人脸核身 is enabled", path, errcode,
-                  str(answer.get("errmsg") or "")[:200], self.appid)
-        return ConfigurationError(f"WeChat refused the configuration (errcode {errcode})",
-                                  reason="provider_configuration")
-
-
-def _request_id(answer: dict) -> str | None:
-    """WeChat's request id, which it appends to errmsg as `rid: …`."""
-    match = REQUEST_ID.search(str(answer.get("errmsg") or ""))
-    return match.group(1) if match else None
+            return self.platform.post(path, body)
+        except WeChatMisconfigured as exc:
+            # Every face verification fails until an operator acts (the platform client said which settings).
+            log.error("WeChat %s refused this server's configuration (errcode %s): check that 人脸核身 is enabled "
+                      "for the mini-program", endpoint, exc.errcode)
+            raise ConfigurationError(f"WeChat refused the configuration (errcode {exc.errcode})",
+                                     reason="provider_configuration") from None
+        except WeChatUnavailable as exc:
+            log.warning("WeChat %s unavailable: %s", endpoint, exc.detail)
+            extra = {"reason": "provider_timeout"} if exc.timed_out else {}
+            raise ProviderUnavailable(f"WeChat {endpoint}: {exc.detail}", **extra) from None
+        except WeChatRefused as exc:
+            error = ERRCODE_MAP.get(exc.errcode)
+            if error is None:
+                log.warning("WeChat %s answered unexpected errcode %s", endpoint, exc.errcode)
+                error = ProviderUnavailable
+            else:
+                log.info("WeChat %s answered errcode %s", endpoint, exc.errcode)
+            raise error(f"WeChat {endpoint} answered errcode {exc.errcode}") from None

@@ -21,13 +21,14 @@ from app.integrations.wechat import (
 from app.sandbox.server import serve
 from app.sandbox.wechat import create_wechat_app
 from httpkit.session import create_session
+from wechatkit import WeChatPlatform
 
 APPID, SECRET = "wx-sandbox-appid", "sandbox-wechat-secret"
 
 
 def make_client(base_url: str, *, appid=APPID, secret=SECRET, timeout=2.0) -> WeChatClient:
-    return WeChatClient(base_url=base_url, appid=appid, secret=secret, timeout=timeout,
-                        session=create_session(timeout=timeout))
+    return WeChatClient(WeChatPlatform(base_url=base_url, appid=appid, secret=secret, timeout=timeout,
+                                       session=create_session(timeout=timeout)))
 
 
 def our_log(caplog) -> str:
@@ -206,3 +207,26 @@ def test_login_rejects_malformed_codes_without_calling_wechat(client, body):
     response = client.post("/api/v1/auth/wechat/login", json=body)
     assert response.status_code == 422
     assert "code" in response.json["errors"]["json"]
+
+
+def test_login_messages_and_the_face_adapter_share_one_access_token(httpserver):
+    """WeChat invalidates a mini-program's older tokens when it issues a new one: the app's client and the face
+    adapter built from one configuration use one platform client, so one token between them."""
+    from identity.interface import Identity
+    from identity.wechat import GETVERIFYID_PATH, WeChatFaceAdapter
+
+    httpserver.expect_request("/cgi-bin/token").respond_with_json({"access_token": "tok-1", "expires_in": 7200})
+    httpserver.expect_request("/cgi-bin/message/subscribe/send").respond_with_json({"errcode": 0, "msgid": 7})
+    httpserver.expect_request(GETVERIFYID_PATH).respond_with_json(
+        {"errcode": 0, "verify_id": "v-1", "expires_in": 3600})
+    config = {"WECHAT_API_BASE": httpserver.url_for(""), "WECHAT_APPID": "wx-shared-token-test",
+              "WECHAT_SECRET": SECRET, "WECHAT_TIMEOUT_SECONDS": 2.0}
+    client, adapter = WeChatClient.from_config(config), WeChatFaceAdapter.from_config(config)
+
+    assert client.send_subscribe_message("openid-1", "template-1", {"thing1": {"value": "x"}}) == "7"
+    adapter.start(verification_id="ver_shared_1", identity=Identity("张伟", "410105198503120013", openid="openid-1"),
+                  purpose="核验")
+    paths = [request.path for request, _ in httpserver.log]
+    assert paths.count("/cgi-bin/token") == 1 and len(paths) == 3
+    assert {request.args["access_token"] for request, _ in httpserver.log if request.path != "/cgi-bin/token"} \
+        == {"tok-1"}

@@ -24,14 +24,9 @@ from identity.errors import (
     SessionExpired,
 )
 from identity.interface import Identity, Outcome
-from identity.wechat import (
-    ERRCODE_MAP,
-    QUERYVERIFYINFO_PATH,
-    TOKEN_PATH,
-    VERIFY_RET_MAP,
-    AccessTokenCache,
-    cert_hash,
-)
+from identity.wechat import ERRCODE_MAP, QUERYVERIFYINFO_PATH, VERIFY_RET_MAP, cert_hash
+from wechatkit import COMMON_ERRCODES, AccessTokenCache, WeChatUnavailable
+from wechatkit.platform import TOKEN_PATH
 
 PURPOSE = "住房公积金提取:核验申请人身份"
 
@@ -428,7 +423,7 @@ def test_an_unreachable_wechat_is_provider_unavailable(wechat_identity):
 
 def test_every_mapped_errcode_is_a_typed_error():
     assert all(isinstance(code, int) and code != 0 for code in ERRCODE_MAP)
-    assert ERRCODE_MAP[-1] is ProviderUnavailable
+    assert COMMON_ERRCODES[-1] is WeChatUnavailable  # the adapter's ProviderUnavailable
 
 
 # --- nothing personal or secret in our logs -------------------------------------------------------------
@@ -438,14 +433,14 @@ def test_logs_hold_no_name_id_number_cert_hash_openid_or_token(wechat_server, qu
     caplog.set_level(logging.DEBUG)
     adapter = make_wechat_adapter(wechat_server.url)
     tokens = []
-    original = adapter._fetch_token
+    original = adapter.platform.fetch_token
 
     def remember():
         token = original()
         tokens.append(token[0])
         return token
 
-    adapter._tokens._fetch = remember  # only to learn the token values; every call still goes over HTTP
+    adapter.platform._tokens._fetch = remember  # only to learn the token values; every call still goes over HTTP
     try:
         session = start(adapter, wechat_identity)
         for word in ("busy", "garbage", "http500", "pass"):

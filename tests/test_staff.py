@@ -5,10 +5,11 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from app.accounts.models import StaffUser
-from app.accounts.services import staff as staff_service
-from app.accounts.services.staff import UsernameTaken, create_staff, seed_sandbox_staff
+from app.accounts.services.staff import UsernameTaken, create_staff
 from app.errors import ValidationFailed
 from app.extensions import db
+from app.sandbox import seed as sandbox_seed
+from app.sandbox.seed import seed_sandbox_staff
 
 STRONG = "correct-horse-battery"
 
@@ -70,7 +71,7 @@ def test_sandbox_seed_is_idempotent_and_hashes_once(app, row_counts):
     assert after == before and row_counts() == counts
     assert set(before) == {"admin", "auditor", "reviewer-gjj", "bureau-ga", "agent"}
     # Every test seeds again after emptying the tables; the hash of sandbox-pass is computed once.
-    assert staff_service._sandbox_password_hash.cache_info().misses == 1
+    assert sandbox_seed._sandbox_password_hash.cache_info().misses == 1
 
 
 def test_sandbox_seed_restores_a_missing_account(app):

@@ -21,6 +21,19 @@ STATUSES = ("pending", "active", "disabled")
 EVENT_ACTIONS = ("registered", "updated", "secret_rotated", "approved", "disabled", "seeded")
 
 
+# Documented defaults of the registration body (API.md: everything but name, base_url, elements is optional).
+DEFAULTS = {
+    "query_path": "/query",
+    "health_path": "/health",
+    "auth_type": "hmac",
+    "timeout_seconds": 3.0,
+    "trust_level": "A",
+    "max_response_bytes": 1024 * 1024,
+}
+# The longest usage period a bureau may ask for (GET …/usage?days=).
+MAX_USAGE_DAYS = 90
+
+
 class Connector(IdMixin, TimestampMixin, db.Model):
     """A bureau data service: where it is, how it is called, which data elements it provides and from where."""
 

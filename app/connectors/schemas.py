@@ -6,8 +6,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
-from app.connectors.models import EVENT_ACTIONS, STATUSES
-from app.connectors.services.registry import DEFAULTS, MAX_USAGE_DAYS
+from app.connectors.models import DEFAULTS, EVENT_ACTIONS, MAX_USAGE_DAYS, STATUSES
 from app.web.jsontypes import JsonNumber, WholeNumber
 from app.web.schemas import PRINTABLE_PATTERN, FullMatch, PageQuerySchema, PageSchema, RequestSchema, Text, element_name
 from shared_data.connectors import (

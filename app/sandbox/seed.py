@@ -7,10 +7,13 @@ set-up call `seed_all`.
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from flask import current_app
 
-from app.accounts.services.staff import seed_sandbox_staff
+from app.accounts.models import StaffUser
+from app.accounts.services.staff import hash_password
 from app.catalogue.seed import seed_catalogue
 from app.connectors.models import Connector, ConnectorEvent
 from app.connectors.services import registry as connectors
@@ -76,3 +79,40 @@ def sandbox_secrets() -> dict[str, tuple[str, str, str]]:
     ids = {bureau.connector_id: kind for kind, bureau in BUREAUS.items()}
     rows = db.session.scalars(sa.select(Connector).where(Connector.id.in_(list(ids)))).all()
     return {ids[row.id]: (row.base_url, vault().decrypt(row.secret_encrypted), row.auth_type) for row in rows}
+
+
+SANDBOX_PASSWORD = "sandbox-pass"
+
+
+# API.md "The development sandbox": username, roles, bureau, department, display name.
+SANDBOX_ACCOUNTS = (
+    ("admin", ["admin"], None, None, "沙箱管理员"),
+    ("auditor", ["auditor"], None, None, "沙箱审计员"),
+    ("reviewer-gjj", ["reviewer"], None, "gjj", "郑州住房公积金管理中心审核员"),
+    ("bureau-ga", ["bureau"], "ga", None, "郑州市公安局数据共享管理员"),
+    ("agent", ["agent"], None, None, "沙箱帮办员"),
+)
+
+
+@functools.cache
+def _sandbox_password_hash() -> str:
+    # Seeding runs before every test: hash once per process. Every sandbox account shares this hash (and
+    # salt); acceptable for development-only accounts whose password is public anyway.
+    return hash_password(SANDBOX_PASSWORD)
+
+
+def seed_sandbox_staff() -> None:
+    """Create the sandbox accounts of API.md that do not exist yet (password `sandbox-pass`); idempotent."""
+    usernames = [account[0] for account in SANDBOX_ACCOUNTS]
+    existing = set(db.session.scalars(sa.select(StaffUser.username).where(StaffUser.username.in_(usernames))))
+    for username, roles, bureau_code, department_code, display_name in SANDBOX_ACCOUNTS:
+        if username not in existing:
+            db.session.add(StaffUser(
+                username=username,
+                display_name=display_name,
+                password_hash=_sandbox_password_hash(),
+                roles=roles,
+                bureau_code=bureau_code,
+                department_code=department_code,
+            ))
+    db.session.commit()

@@ -6,8 +6,7 @@ import marshmallow as ma
 from marshmallow import fields
 from marshmallow.validate import OneOf
 
-from app.applications.models import APPLICATION_STATUSES
-from app.applications.services.evaluations import GRADES
+from app.applications.models import APPLICATION_STATUSES, GRADES
 from app.audit.schemas import TimeRangeSchema
 from app.face.schemas import PROVIDER_PATTERN
 from app.web.schemas import FullMatch

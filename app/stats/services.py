@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.applications.models import Application, Evaluation, Rectification
+from app.applications.models import GRADES, POOR_GRADES, RECTIFICATION_STATUSES, Application, Evaluation, Rectification
 from app.applications.services import evaluations, lifecycle
 from app.applications.workdays import work_calendar
 from app.audit import services as audit
@@ -213,14 +213,14 @@ def evaluation_stats(*, since: datetime | None = None, until: datetime | None = 
 
 
 def _evaluation_figures() -> dict:
-    return {"grades": {str(grade): 0 for grade in evaluations.GRADES},
-            "rectifications": {**dict.fromkeys(evaluations.RECTIFICATION_STATUSES, 0), "overdue": 0}}
+    return {"grades": {str(grade): 0 for grade in GRADES},
+            "rectifications": {**dict.fromkeys(RECTIFICATION_STATUSES, 0), "overdue": 0}}
 
 
 def _evaluation_view(figures: dict) -> dict:
     grades = figures["grades"]
     count = sum(grades.values())
-    poor = sum(grades[str(grade)] for grade in evaluations.POOR_GRADES)
+    poor = sum(grades[str(grade)] for grade in POOR_GRADES)
     return {
         "evaluations": count,
         "average_grade": round(sum(int(g) * n for g, n in grades.items()) / count, 2) if count else None,

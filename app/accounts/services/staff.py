@@ -37,16 +37,6 @@ MAX_PASSWORD_LENGTH = 256
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 UNIT_CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
-SANDBOX_PASSWORD = "sandbox-pass"
-# API.md "The development sandbox": username, roles, bureau, department, display name.
-SANDBOX_ACCOUNTS = (
-    ("admin", ["admin"], None, None, "沙箱管理员"),
-    ("auditor", ["auditor"], None, None, "沙箱审计员"),
-    ("reviewer-gjj", ["reviewer"], None, "gjj", "郑州住房公积金管理中心审核员"),
-    ("bureau-ga", ["bureau"], "ga", None, "郑州市公安局数据共享管理员"),
-    ("agent", ["agent"], None, None, "沙箱帮办员"),
-)
-
 
 class UsernameTaken(Conflict):
     error, message = "username_taken", "用户名已存在"
@@ -77,13 +67,6 @@ def needs_rehash(password_hash: str) -> bool:
 def dummy_hash() -> str:
     """A hash of a random password, verified against when a username is unknown so timing stays alike."""
     return hash_password(secrets.token_urlsafe(16))
-
-
-@functools.cache
-def _sandbox_password_hash() -> str:
-    # Seeding runs before every test: hash once per process. Every sandbox account shares this hash (and
-    # salt); acceptable for development-only accounts whose password is public anyway.
-    return hash_password(SANDBOX_PASSWORD)
 
 
 def normalise_username(username: str) -> str:
@@ -161,18 +144,3 @@ def create_staff(
     return user
 
 
-def seed_sandbox_staff() -> None:
-    """Create the sandbox accounts of API.md that do not exist yet (password `sandbox-pass`); idempotent."""
-    usernames = [account[0] for account in SANDBOX_ACCOUNTS]
-    existing = set(db.session.scalars(select(StaffUser.username).where(StaffUser.username.in_(usernames))))
-    for username, roles, bureau_code, department_code, display_name in SANDBOX_ACCOUNTS:
-        if username not in existing:
-            db.session.add(StaffUser(
-                username=username,
-                display_name=display_name,
-                password_hash=_sandbox_password_hash(),
-                roles=roles,
-                bureau_code=bureau_code,
-                department_code=department_code,
-            ))
-    db.session.commit()

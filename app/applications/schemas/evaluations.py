@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields
 from marshmallow.validate import Length, OneOf, Range
 
-from app.applications.services.evaluations import GRADE_LABELS, RECTIFICATION_STATUSES
+from app.applications.models import GRADE_LABELS, RECTIFICATION_STATUSES
 from app.web.jsontypes import WholeNumber
 from app.web.schemas import PageQuerySchema, PageSchema, RequestSchema
 

@@ -19,7 +19,15 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from app.applications.models import Application, Evaluation, Rectification
+from app.applications.models import (
+    GRADE_LABELS,
+    GRADES,
+    POOR_GRADES,
+    RECTIFICATION_LABELS,
+    Application,
+    Evaluation,
+    Rectification,
+)
 from app.applications.services import lifecycle
 from app.applications.services.lifecycle import Actor
 from app.applications.workdays import work_calendar
@@ -29,13 +37,6 @@ from app.extensions import db
 from app.modelbase import is_issued_id, utcnow
 from app.pii import vault
 from app.web.paging import page_of
-
-GRADES = range(1, 6)
-# The national 好差评 scale; 1 and 2 are the bad reviews that must be rectified.
-GRADE_LABELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
-POOR_GRADES = frozenset({1, 2})
-RECTIFICATION_STATUSES = ("open", "resolved", "unfixable")
-RECTIFICATION_LABELS = {"open": "整改中", "resolved": "已整改", "unfixable": "无法整改"}
 
 
 class EvaluationNotAllowed(Conflict):

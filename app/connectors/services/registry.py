@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from app.accounts.models import StaffUser
 from app.catalogue import cache
 from app.catalogue.models import Department
-from app.connectors.models import Connector, ConnectorEvent, DataAccessRecord
+from app.connectors.models import DEFAULTS, MAX_USAGE_DAYS, Connector, ConnectorEvent, DataAccessRecord
 from app.connectors.services.runtime import runtime, spec_of
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
@@ -47,15 +47,6 @@ from shared_data.client import HealthResult
 from shared_data.connectors import ConnectorSpec
 from shared_data.errors import InvalidSpec, UnsafeUrl
 
-# Documented defaults of the registration body (API.md: everything but name, base_url, elements is optional).
-DEFAULTS = {
-    "query_path": "/query",
-    "health_path": "/health",
-    "auth_type": "hmac",
-    "timeout_seconds": 3.0,
-    "trust_level": "A",
-    "max_response_bytes": 1024 * 1024,
-}
 DEFAULT_UPDATED_PATH = "updated_at"  # with the default mapping convention (module docstring)
 # Fields an admin approved: changing one returns an active connector to `pending`.
 REAPPROVAL_FIELDS = frozenset({"base_url", "query_path", "health_path", "mapping", "trust_level"})
@@ -72,7 +63,6 @@ SPEC_FIELDS = (
     "max_response_bytes",
 )
 CONNECTOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MAX_USAGE_DAYS = 90
 
 
 class UnsafeConnectorUrl(ValidationFailed):

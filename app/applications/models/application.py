@@ -41,8 +41,6 @@ STATUS_LABELS: dict[str, str] = {
     "delivered": "已送达",
     "withdrawn": "已撤回",
 }
-# The meaning of a receipt's fields; bump when what a receipt records changes, so old receipts stay readable.
-RECEIPT_VERSION = 1
 
 # A form's shape (checked by the drafting service, stated in the OpenAPI document): field names are lowercase
 # dotted words (element names or the matter's own fields); values are text, a number, a boolean, null, or a
@@ -129,35 +127,6 @@ class ApplicationEvent(IdMixin, db.Model):
     application: Mapped[Application] = relationship(back_populates="events")
 
 
-class ConsentReceipt(IdMixin, db.Model):
-    """A citizen's consent: this application may fetch exactly these elements for this purpose."""
-
-    __tablename__ = "consent_receipts"
-    __table_args__ = (Index("ix_consent_receipts_citizen_id_granted_at", "citizen_id", "granted_at"),)
-
-    citizen_id: Mapped[str] = mapped_column(ForeignKey("citizens.id"), nullable=False)
-    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), nullable=False, index=True)
-    matter_code: Mapped[str] = mapped_column(String(64), nullable=False)
-    # Sorted element names: the exact set consented to.
-    elements: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    purpose: Mapped[str] = mapped_column(Text, nullable=False)
-    acting_user: Mapped[str] = mapped_column(String(64), nullable=False)
-    granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Set when a newer consent for the same application replaced this one.
-    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    version: Mapped[int] = mapped_column(Integer, nullable=False, default=RECEIPT_VERSION)
-
-    @property
-    def status(self) -> str:
-        """active, withdrawn or superseded."""
-        if self.withdrawn_at is not None:
-            return "withdrawn"
-        if self.superseded_at is not None:
-            return "superseded"
-        return "active"
-
-
 class ApplicationMaterial(IdMixin, db.Model):
     """How the applicant provided one material: an upload, a signed written promise, or a deferral (容缺)."""
 
@@ -197,74 +166,3 @@ class IdempotencyRecord(IdMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 
-class PromiseBreach(IdMixin, db.Model):
-    """A false written promise (虚假承诺) a reviewer recorded: its maker may not use promises again."""
-
-    __tablename__ = "promise_breaches"
-
-    citizen_id: Mapped[str] = mapped_column(ForeignKey("citizens.id"), nullable=False, index=True)
-    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), nullable=False)
-    material_code: Mapped[str] = mapped_column(String(64), nullable=False)
-    reason: Mapped[str] = mapped_column(Text, nullable=False)
-    recorded_by: Mapped[str] = mapped_column(String(64), nullable=False)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-
-
-class AgentAuthorisation(IdMixin, db.Model):
-    """A citizen's authorisation for an agent to apply on their behalf (帮办代办): one matter, a time window."""
-
-    __tablename__ = "agent_authorisations"
-    __table_args__ = (Index("ix_agent_authorisations_agent_id_citizen_id", "agent_id", "citizen_id"),)
-
-    citizen_id: Mapped[str] = mapped_column(ForeignKey("citizens.id"), nullable=False, index=True)
-    agent_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"), nullable=False)
-    matter_code: Mapped[str] = mapped_column(String(64), nullable=False)
-    valid_from: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    valid_until: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-
-
-class BundleApplication(IdMixin, db.Model):
-    """One 一件事 application: one form, one consent, one prefill, fanned out to a child per matter."""
-
-    __tablename__ = "bundle_applications"
-    __table_args__ = (Index("ix_bundle_applications_citizen_id_created_at", "citizen_id", "created_at"),)
-
-    citizen_id: Mapped[str] = mapped_column(ForeignKey("citizens.id"), nullable=False)
-    bundle_code: Mapped[str] = mapped_column(String(64), nullable=False)
-    acting_user: Mapped[str] = mapped_column(String(64), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-
-
-class Evaluation(IdMixin, db.Model):
-    """好差评: the applicant's grade (1–5) of a completed application, one per application."""
-
-    __tablename__ = "evaluations"
-
-    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), nullable=False, unique=True)
-    citizen_id: Mapped[str] = mapped_column(ForeignKey("citizens.id"), nullable=False)
-    department_code: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
-    matter_code: Mapped[str] = mapped_column(String(64), nullable=False)
-    grade: Mapped[int] = mapped_column(Integer, nullable=False)
-    # Free text that may name people: encrypted (app/pii.py), "" when there is none.
-    comment_encrypted: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-
-
-class Rectification(IdMixin, db.Model):
-    """The department's rectification (整改) of a poor grade: open until resolved or marked unfixable."""
-
-    __tablename__ = "rectifications"
-    __table_args__ = (Index("ix_rectifications_department_code_status", "department_code", "status"),)
-
-    evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id"), nullable=False, unique=True)
-    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), nullable=False)
-    department_code: Mapped[str] = mapped_column(String(32), nullable=False)
-    # open, resolved or unfixable
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
-    due_on: Mapped[date] = mapped_column(Date, nullable=False)
-    resolution: Mapped[str | None] = mapped_column(Text)
-    resolved_by: Mapped[str | None] = mapped_column(String(64))
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

@@ -54,7 +54,7 @@ CONNECTORS = [
 
 def _as_face_bound(citizen, name: str, id_number: str) -> None:
     """Give the bench's citizen the identity a real-name claim and a face pass leave (what prefill needs);
-    the bench measures the prefill, not the proof (tests/test_assurance.py covers that)."""
+    the bench measures the prefill, not the proof (tests/face/test_assurance.py covers that)."""
     from app.extensions import db
     from app.pii import mask_id_number, vault
 

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+# Where the tests are, their data, and the repository they test (for subprocesses run in it).
+TESTS = Path(__file__).resolve().parent
+FACES = TESTS / "data" / "faces"
+REPOSITORY = TESTS.parent
+
 # The one error shape of API.md.
 ERROR_SHAPE = {"code", "status", "error", "message"}
 

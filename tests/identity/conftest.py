@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from face_helpers import FACE_EXTRA_REASON, FACES, ZHANG_WEI, Phone, make_wechat_adapter
+from face_helpers import FACE_EXTRA_REASON, ZHANG_WEI, Phone, make_wechat_adapter
 
 from app.sandbox.server import serve
 from app.sandbox.wechat import create_wechat_app
 from identity.interface import Identity
+from tests.helpers import FACES
 
 
 @pytest.fixture(scope="session")

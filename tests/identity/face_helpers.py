@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 
 import requests
 
 from app.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET
 from identity.wechat import WeChatFaceAdapter
 
-FACES = Path(__file__).resolve().parent.parent / "data" / "faces"
 FACE_EXTRA_REASON = "the `face` extra is not installed: pip install 'zhangshangban[face]'"
 
 # The sandbox people whose identities the tests use (app/sandbox/people.py): 张伟 has the astronaut's photo.

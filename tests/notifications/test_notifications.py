@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -30,8 +29,9 @@ from app.notifications.models import Notification
 from app.notifications.services import deliver_pending, enqueue
 from app.sandbox.server import serve
 from app.sandbox.wechat import create_wechat_app
+from tests.helpers import REPOSITORY
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPOSITORY
 TEMPLATE = "sandbox-status-template"
 MATTER = "住房公积金提取"
 NOTHING = {"sent": 0, "refused": 0, "retrying": 0, "failed": 0}

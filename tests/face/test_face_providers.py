@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import io
 import logging
-from pathlib import Path
 
 import pytest
 import requests
@@ -36,8 +35,8 @@ from app.extensions import db
 from app.face.models import FaceSession
 from app.sandbox.server import serve
 from app.sandbox.wechat import create_wechat_app
+from tests.helpers import FACES
 
-FACES = Path(__file__).resolve().parent / "data" / "faces"
 FACE_EXTRA_REASON = "the `face` extra is not installed: pip install 'zhangshangban[face]'"
 
 

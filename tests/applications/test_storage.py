@@ -7,7 +7,6 @@ import io
 import stat
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
 from flask import Flask, request
@@ -31,10 +30,11 @@ from app.applications.storage import (
 )
 from app.config import ConfigError
 from app.errors import register_error_handlers
+from tests.helpers import FACES
 
 MiB = 1024 * 1024
 ALLOWED = ["application/pdf", "image/jpeg", "image/png"]
-JPEG = (Path(__file__).parent / "data" / "faces" / "astronaut.jpg").read_bytes()
+JPEG = (FACES / "astronaut.jpg").read_bytes()
 
 
 def tiny_png() -> bytes:

@@ -1,6 +1,6 @@
 """The citizen's own record and real-name claims: GB 11643 checks, encryption at rest, no "taken" oracle.
 
-Proving a claim by face, binding and rebinding: tests/test_assurance.py.
+Proving a claim by face, binding and rebinding: tests/face/test_assurance.py.
 """
 
 from datetime import datetime

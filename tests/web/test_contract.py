@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_applications import ZHANG_WEI, consent, draft, matter_body
+from tests.applications.test_applications import ZHANG_WEI, consent, draft, matter_body
 
 PLACEHOLDER = "0" * 32
 

@@ -35,6 +35,7 @@ from face_flow import (
 
 from app.extensions import db
 from app.face.models import FaceSession
+from tests.helpers import FACES
 
 EXTERNAL_STAND_INS = ("app.sandbox",)
 
@@ -105,9 +106,8 @@ def run_local_flows(make_app) -> None:
         import dlib  # noqa: F401
     except ImportError:
         return  # the local adapter has its own skipped tests; the rest of the tripwire still runs
-    from pathlib import Path
 
-    faces = Path(__file__).resolve().parent / "data" / "faces"
+    faces = FACES
     client = make_app(FACE_PROVIDER="local", FACE_REQUIRE_LIVENESS=False).test_client()
     zhang = bind_person(client, SANDBOX_PEOPLE[0])
     for probe in ("astronaut.jpg", "grace_hopper.jpg"):

@@ -266,7 +266,7 @@ def test_editing_the_matter_requires_consent_again(client, zhang, admin, bureaus
 
 
 def test_drafts_need_an_identity_proven_by_face(client, citizen_headers):
-    # Logged in only, then claimed: neither may start an application (tests/test_assurance.py: the attacks).
+    # Logged in only, then claimed: neither may start an application (tests/face/test_assurance.py: the attacks).
     for headers in (citizen_headers, claim_person(client, ("刘洋", "41012220010215047X"))):
         response = client.post("/api/v1/applications", headers=headers, json={"matter_code": "RSJ-GG-001"})
         assert response.status_code == 403 and response.json["error"] == "assurance_required"

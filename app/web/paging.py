@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
 import sqlalchemy as sa
 
 from app.extensions import db
 
 
-def page_of(stmt: sa.Select, *, page: int, per_page: int, scalars: bool = True) -> tuple[list, int]:
-    """Page `page` (from 1) of the ordered `stmt`, and how many rows it has in all.
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: what the `…PageSchema`s present."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    def map(self, function: Callable[[Any], Any]) -> Page:
+        """The same page with each item passed through `function`."""
+        return replace(self, items=[function(item) for item in self.items])
+
+    @classmethod
+    def empty(cls, *, page: int, per_page: int) -> Page:
+        return cls([], page, per_page, 0)
+
+
+def page_of(stmt: sa.Select, *, page: int, per_page: int, scalars: bool = True) -> Page:
+    """Page `page` (from 1) of the ordered `stmt`, with how many rows it has in all.
 
     `scalars` gives the first column of each row (the entity); otherwise whole rows (entity plus joined columns).
     """
     total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
     window = stmt.limit(per_page).offset((page - 1) * per_page)
     rows = db.session.scalars(window).all() if scalars else db.session.execute(window).all()
-    return list(rows), total
+    return Page(list(rows), page, per_page, total)

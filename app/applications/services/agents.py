@@ -75,13 +75,11 @@ def list_for_agent(agent: StaffUser, *, page: int = 1, per_page: int = 20) -> di
 
 
 def _page(condition, page: int, per_page: int, *, with_citizen: bool) -> dict:
-    rows, total = page_of(
+    return page_of(
         sa.select(AgentAuthorisation).where(condition)
         .order_by(AgentAuthorisation.created_at.desc(), AgentAuthorisation.id),
         page=page, per_page=per_page,
-    )
-    return {"items": [view(row, with_citizen=with_citizen) for row in rows], "page": page, "per_page": per_page,
-            "total": total}
+    ).map(lambda row: view(row, with_citizen=with_citizen))
 
 
 def revoke(citizen: Citizen, authorisation_id: str) -> dict:

@@ -134,12 +134,11 @@ def view(row: BundleApplication) -> dict:
 
 def list_for(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> dict:
     condition = BundleApplication.citizen_id == citizen.id
-    rows, total = page_of(
+    return page_of(
         sa.select(BundleApplication).where(condition)
         .order_by(BundleApplication.created_at.desc(), BundleApplication.id),
         page=page, per_page=per_page,
-    )
-    return {"items": [view(row) for row in rows], "page": page, "per_page": per_page, "total": total}
+    ).map(view)
 
 
 # ------------------------------------------------------------------------------------ consent, form, submit

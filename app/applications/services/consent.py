@@ -127,11 +127,10 @@ def record_consent(application: Application, citizen: Citizen, required: Mapping
 def list_consents(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> dict:
     """A page of the citizen's consent receipts, newest first (withdrawn and superseded ones included)."""
     condition = ConsentReceipt.citizen_id == citizen.id
-    items, total = page_of(
+    return page_of(
         sa.select(ConsentReceipt).where(condition).order_by(ConsentReceipt.granted_at.desc(), ConsentReceipt.id),
         page=page, per_page=per_page,
     )
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
 def withdraw_consent(receipt_id: str, citizen: Citizen) -> ConsentReceipt:

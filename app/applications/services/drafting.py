@@ -59,13 +59,12 @@ def list_applications(citizen: Citizen, *, page: int = 1, per_page: int = 20, st
     condition = Application.citizen_id == citizen.id
     if status:
         condition = condition & (Application.status == status)
-    rows, total = page_of(
+    rows = page_of(
         sa.select(Application).where(condition).order_by(Application.created_at.desc(), Application.id),
         page=page, per_page=per_page,
     )
-    names = _matter_names({row.matter_code for row in rows})
-    items = [{**_summary(row), "matter_name": names.get(row.matter_code, row.matter_code)} for row in rows]
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
+    names = _matter_names({row.matter_code for row in rows.items})
+    return rows.map(lambda row: {**_summary(row), "matter_name": names.get(row.matter_code, row.matter_code)})
 
 
 def draft_view(application: Application) -> dict:

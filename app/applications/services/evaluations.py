@@ -135,7 +135,7 @@ def list_rectifications(reviewer: Actor, *, status: str | None = None, overdue: 
     if overdue is not None:
         late = overdue_condition(work_calendar().today())
         condition = condition & (late if overdue else sa.not_(late))
-    rows, total = page_of(
+    rows = page_of(
         sa.select(Rectification, Evaluation, Application.matter_code, Matter.name)
         .join(Evaluation, Evaluation.id == Rectification.evaluation_id)
         .join(Application, Application.id == Rectification.application_id)
@@ -145,9 +145,7 @@ def list_rectifications(reviewer: Actor, *, status: str | None = None, overdue: 
         page=page, per_page=per_page, scalars=False,
     )
     as_of = work_calendar().today()
-    items = [rectification_view(rect, evaluation, matter_code, name, as_of=as_of)
-             for rect, evaluation, matter_code, name in rows]
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
+    return rows.map(lambda row: rectification_view(*row, as_of=as_of))
 
 
 def resolve(rectification_id: str, reviewer: Actor, resolution: str) -> dict:

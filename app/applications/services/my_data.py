@@ -11,7 +11,7 @@ from app.catalogue.models import Matter
 from app.connectors.models import DataAccessRecord
 from app.errors import NotFound
 from app.extensions import db
-from app.web.paging import page_of
+from app.web.paging import Page, page_of
 from shared_data.elements import ELEMENTS
 
 
@@ -30,17 +30,15 @@ def my_data_access(citizen: Citizen, *, page: int = 1, per_page: int = 20,
             raise NotFound("申请不存在")
         conditions.append(DataAccessRecord.application_id == application_id)
     if citizen.id_number_hash is None:
-        return {"items": [], "page": page, "per_page": per_page, "total": 0}
-    rows, total = page_of(
+        return Page.empty(page=page, per_page=per_page)
+    return page_of(
         sa.select(DataAccessRecord, Application.matter_code, Matter.name)
         .outerjoin(Application, Application.id == DataAccessRecord.application_id)
         .outerjoin(Matter, Matter.code == Application.matter_code)
         .where(*conditions)
         .order_by(DataAccessRecord.seq.desc()),
         page=page, per_page=per_page, scalars=False,
-    )
-    items = [_citizen_item(record, matter_code, matter_name) for record, matter_code, matter_name in rows]
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
+    ).map(lambda row: _citizen_item(*row))
 
 
 def _citizen_item(record: DataAccessRecord, matter_code: str | None, matter_name: str | None) -> dict:

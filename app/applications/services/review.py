@@ -43,29 +43,31 @@ def inbox(reviewer: Actor, *, status: str | None = None, overdue: bool | None = 
         today = work_calendar().today()
         late = sa.and_(Application.promised_due_on < today, Application.status.not_in(lifecycle.DECIDED))
         condition = condition & (late if overdue else sa.not_(late))
-    rows, total = page_of(
+    return page_of(
         sa.select(Application, Matter.name, Citizen.id_number_masked)
         .join(Matter, Matter.code == Application.matter_code)
         .join(Citizen, Citizen.id == Application.citizen_id)
         .where(condition)
         .order_by(Application.submitted_at, Application.id),
         page=page, per_page=per_page, scalars=False,
-    )
-    items = [{
-        "id": row.id,
-        "status": row.status,
-        "status_label": lifecycle.STATUS_LABELS[row.status],
-        "matter_code": row.matter_code,
-        "matter_name": name,
-        "applicant_id_number_masked": masked,
-        "acting_user": lifecycle.actor_kind(row.acting_user),
-        "zero_material": row.zero_material,
-        "submitted_at": row.submitted_at,
-        "promised_due_on": row.promised_due_on,
-        "legal_due_on": row.legal_due_on,
-        "overdue": lifecycle.is_overdue(row),
-    } for row, name, masked in rows]
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
+    ).map(lambda row: _inbox_item(*row))
+
+
+def _inbox_item(application: Application, matter_name: str, masked_id_number: str) -> dict:
+    return {
+        "id": application.id,
+        "status": application.status,
+        "status_label": lifecycle.STATUS_LABELS[application.status],
+        "matter_code": application.matter_code,
+        "matter_name": matter_name,
+        "applicant_id_number_masked": masked_id_number,
+        "acting_user": lifecycle.actor_kind(application.acting_user),
+        "zero_material": application.zero_material,
+        "submitted_at": application.submitted_at,
+        "promised_due_on": application.promised_due_on,
+        "legal_due_on": application.legal_due_on,
+        "overdue": lifecycle.is_overdue(application),
+    }
 
 
 def accept(application: Application, reviewer: Actor) -> Application:

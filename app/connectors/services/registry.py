@@ -105,11 +105,10 @@ def list_connectors(staff: StaffUser, *, page: int = 1, per_page: int = 20, stat
         conditions.append(Connector.bureau_code == (staff.bureau_code or ""))
     if status:
         conditions.append(Connector.status == status)
-    items, total = page_of(
+    return page_of(
         sa.select(Connector).where(*conditions).order_by(Connector.created_at.desc(), Connector.id),
         page=page, per_page=per_page,
     )
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
 def connector_events(connector_id: str, staff: StaffUser) -> list[ConnectorEvent]:

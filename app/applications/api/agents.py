@@ -4,7 +4,12 @@ from flask.views import MethodView
 from marshmallow import RAISE
 
 from app.accounts.guard import ASSURANCE_DOC, current_citizen, current_staff, require
-from app.applications.schemas.review import AuthorisationBodySchema, AuthorisationPageSchema, AuthorisationSchema
+from app.applications.schemas.review import (
+    AuthorisationBodySchema,
+    AuthorisationPageSchema,
+    AuthorisationSchema,
+    GivenAuthorisationPageSchema,
+)
 from app.applications.services import agents
 from app.web.blueprint import Blueprint
 from app.web.schemas import PageQuerySchema
@@ -38,9 +43,8 @@ class MyAuthorisations(MethodView):
     @blp.error(422, "`unknown_agent`: no such agent account; `validation_failed`: valid_until in the past or too far")
     def post(self, body):
         """Authorise an agent to apply for one matter on my behalf until `valid_until`."""
-        authorisation = agents.grant(current_citizen(), agent_username=body["agent"],
-                                     matter_code=body["matter_code"], valid_until=body["valid_until"])
-        return agents.view(authorisation)
+        return agents.grant(current_citizen(), agent_username=body["agent"], matter_code=body["matter_code"],
+                            valid_until=body["valid_until"])
 
 
 @blp.route("/me/agent-authorisations/<authorisation_id>")
@@ -59,7 +63,7 @@ class MyAuthorisation(MethodView):
 class AgentAuthorisations(MethodView):
     @require("agent")
     @blp.arguments(PAGE_QUERY, location="query", unknown=RAISE)
-    @blp.response(200, AuthorisationPageSchema)
+    @blp.response(200, GivenAuthorisationPageSchema)
     @UNAUTHORIZED
     @blp.error(403, "`forbidden`: not an agent token")
     def get(self, args):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.accounts.models import Citizen, StaffUser
 from app.extensions import db
 from app.modelbase import IdMixin, UTCDateTime, utcnow
 
@@ -24,3 +25,13 @@ class AgentAuthorisation(IdMixin, db.Model):
     valid_until: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+    agent: Mapped[StaffUser] = relationship(lazy="joined")
+    citizen: Mapped[Citizen] = relationship(lazy="joined")
+
+    @property
+    def status(self) -> str:
+        """`revoked`, `active` until `valid_until`, then `expired`."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.valid_until > utcnow() else "expired"

@@ -115,8 +115,17 @@ class AuthorisationSchema(ma.Schema):
     revoked_at = fields.AwareDateTime(required=True, allow_none=True)
     status = fields.String(required=True, validate=OneOf(AUTHORISATION_STATUSES))
     created_at = fields.AwareDateTime(required=True)
-    citizen = fields.Nested(PrincipalSchema, metadata={"description": "agents' view: who authorised them"})
 
 
 class AuthorisationPageSchema(PageSchema):
     items = fields.List(fields.Nested(AuthorisationSchema), required=True)
+
+
+class GivenAuthorisationSchema(AuthorisationSchema):
+    """An authorisation as its agent sees it: with whom it is from."""
+
+    citizen = fields.Nested(PrincipalSchema, required=True, metadata={"description": "who authorised the agent"})
+
+
+class GivenAuthorisationPageSchema(PageSchema):
+    items = fields.List(fields.Nested(GivenAuthorisationSchema), required=True)

@@ -19,7 +19,7 @@ from app.catalogue import services as catalogue
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.modelbase import is_issued_id, utcnow
-from app.web.paging import page_of
+from app.web.paging import Page, page_of
 
 
 def grant(citizen: Citizen, *, agent_username: str, matter_code: str, valid_until: datetime) -> AgentAuthorisation:
@@ -41,48 +41,25 @@ def grant(citizen: Citizen, *, agent_username: str, matter_code: str, valid_unti
     return authorisation
 
 
-def view(authorisation: AgentAuthorisation, *, with_citizen: bool = False) -> dict:
-    """The authorisation as the API shows it; agents also see whom it is from (masked ID number)."""
-    agent = db.session.get(StaffUser, authorisation.agent_id)
-    answer = {
-        "id": authorisation.id,
-        "agent": {"id": agent.id, "username": agent.username, "display_name": agent.display_name},
-        "matter_code": authorisation.matter_code,
-        "valid_from": authorisation.valid_from,
-        "valid_until": authorisation.valid_until,
-        "revoked_at": authorisation.revoked_at,
-        "status": _status(authorisation),
-        "created_at": authorisation.created_at,
-    }
-    if with_citizen:
-        citizen = db.session.get(Citizen, authorisation.citizen_id)
-        answer["citizen"] = {"id": citizen.id, "id_number_masked": citizen.id_number_masked}
-    return answer
+def list_for_citizen(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> Page:
+    """The citizen's authorisations, newest first."""
+    return _page(AgentAuthorisation.citizen_id == citizen.id, page, per_page)
 
 
-def _status(authorisation: AgentAuthorisation) -> str:
-    if authorisation.revoked_at is not None:
-        return "revoked"
-    return "active" if authorisation.valid_until > utcnow() else "expired"
+def list_for_agent(agent: StaffUser, *, page: int = 1, per_page: int = 20) -> Page:
+    """The authorisations given to the agent, newest first (the schema adds whom each is from)."""
+    return _page(AgentAuthorisation.agent_id == agent.id, page, per_page)
 
 
-def list_for_citizen(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> dict:
-    return _page(AgentAuthorisation.citizen_id == citizen.id, page, per_page, with_citizen=False)
-
-
-def list_for_agent(agent: StaffUser, *, page: int = 1, per_page: int = 20) -> dict:
-    return _page(AgentAuthorisation.agent_id == agent.id, page, per_page, with_citizen=True)
-
-
-def _page(condition, page: int, per_page: int, *, with_citizen: bool) -> dict:
+def _page(condition, page: int, per_page: int) -> Page:
     return page_of(
         sa.select(AgentAuthorisation).where(condition)
         .order_by(AgentAuthorisation.created_at.desc(), AgentAuthorisation.id),
         page=page, per_page=per_page,
-    ).map(lambda row: view(row, with_citizen=with_citizen))
+    )
 
 
-def revoke(citizen: Citizen, authorisation_id: str) -> dict:
+def revoke(citizen: Citizen, authorisation_id: str) -> AgentAuthorisation:
     """Revoke one of the citizen's authorisations (idempotent); the agent is stopped at once."""
     authorisation = db.session.get(AgentAuthorisation, authorisation_id) if is_issued_id(authorisation_id) else None
     if authorisation is None or authorisation.citizen_id != citizen.id:
@@ -90,4 +67,4 @@ def revoke(citizen: Citizen, authorisation_id: str) -> dict:
     if authorisation.revoked_at is None:
         authorisation.revoked_at = utcnow()
         db.session.commit()
-    return view(authorisation)
+    return authorisation

@@ -15,6 +15,7 @@ from app.face.schemas import (
     SessionCreateSchema,
     SessionSchema,
 )
+from app.face.services import consent as biometric
 from app.face.services import real_name
 from app.face.services import sessions as face
 from app.web.blueprint import Blueprint
@@ -118,7 +119,7 @@ class MyBiometricConsent(MethodView):
     @blp.error(403, NOT_A_CITIZEN)
     def get(self):
         """The current biometric consent text (to show before a face check) and the caller's receipt."""
-        return face.consent_view(current_citizen())
+        return biometric.consent_view(current_citizen())
 
     @require("citizen", assurance="none")
     @blp.response(200, BiometricConsentSchema)
@@ -127,7 +128,7 @@ class MyBiometricConsent(MethodView):
     def delete(self):
         """Withdraw the biometric consent (idempotent): open face sessions end (410 on completion) and a new
         session needs a new, explicit consent."""
-        return face.withdraw_consent(current_citizen(), request_id=request_id())
+        return biometric.withdraw_consent(current_citizen(), request_id=request_id())
 
 
 @me.route("/me/real-name")

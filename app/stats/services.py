@@ -152,7 +152,7 @@ def face_stats(filters: Mapping, *, actor: str, request_id: str) -> dict:
     is written to the auditor-access log: pass rates are read from the face-verification log.
     """
     days = pass_rate_stats({key: filters[key] for key in ("from", "to") if filters.get(key)},
-                                actor=actor, request_id=request_id)
+                           actor=actor, request_id=request_id)
     totals = _face_figures()
     providers: dict[str, dict] = {}
     for item in days["items"]:

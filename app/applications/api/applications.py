@@ -173,7 +173,7 @@ class Prefill(MethodView):
         """
         application = applicant_application(application_id)
         return prefill.prefill(application, state.citizen_of(application), request_id=request_id(),
-                                    actor=applicant())
+                               actor=applicant())
 
 
 @blp.route("/applications/<application_id>/form")

@@ -35,7 +35,7 @@ from app.catalogue.models import Bundle
 from app.errors import AppError, NotFound
 from app.extensions import db
 from app.modelbase import is_issued_id
-from app.web.paging import page_of
+from app.web.paging import Page, page_of
 
 # ------------------------------------------------------------------------------------------------ access
 
@@ -132,7 +132,7 @@ def view(row: BundleApplication) -> dict:
     }
 
 
-def list_for(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> dict:
+def list_for(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> Page:
     condition = BundleApplication.citizen_id == citizen.id
     return page_of(
         sa.select(BundleApplication).where(condition)
@@ -162,7 +162,7 @@ def prefill(row: BundleApplication, citizen: Citizen, *, request_id: str) -> dic
     """One prefill for every draft child: each connector called once for the union of elements."""
     kids = [child for child in children(row) if child.status == "draft"]
     result = prefilling.prefill_many(kids, citizen, actor=Actor.of(citizen), request_id=request_id,
-                                       purpose=consent_required(row, kids)["purpose"], log_as=row.id)
+                                     purpose=consent_required(row, kids)["purpose"], log_as=row.id)
     fields: dict[str, Any] = {}
     for answer in result:
         fields.update(answer["fields"])

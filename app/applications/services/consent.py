@@ -25,7 +25,7 @@ from app.catalogue.models import Matter
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.modelbase import is_issued_id, utcnow
-from app.web.paging import page_of
+from app.web.paging import Page, page_of
 
 
 class ConsentRequired(Forbidden):
@@ -120,11 +120,11 @@ def record_consent(application: Application, citizen: Citizen, required: Mapping
     db.session.add(receipt)
     db.session.flush()
     lifecycle.add_event(application, "consent_granted", citizen,
-               {"receipt_id": receipt.id, "elements": len(receipt.elements)})
+                        {"receipt_id": receipt.id, "elements": len(receipt.elements)})
     return receipt
 
 
-def list_consents(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> dict:
+def list_consents(citizen: Citizen, *, page: int = 1, per_page: int = 20) -> Page:
     """A page of the citizen's consent receipts, newest first (withdrawn and superseded ones included)."""
     condition = ConsentReceipt.citizen_id == citizen.id
     return page_of(

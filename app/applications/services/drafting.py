@@ -23,7 +23,7 @@ from app.catalogue.models import Matter
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.pii import vault
-from app.web.paging import page_of
+from app.web.paging import Page, page_of
 
 # ------------------------------------------------------------------------------------------ what a matter needs
 
@@ -54,7 +54,7 @@ def create_draft(citizen: Citizen, matter_code: str, actor: Actor | None = None)
     return application
 
 
-def list_applications(citizen: Citizen, *, page: int = 1, per_page: int = 20, status: str | None = None) -> dict:
+def list_applications(citizen: Citizen, *, page: int = 1, per_page: int = 20, status: str | None = None) -> Page:
     """A page of the citizen's applications, newest first."""
     condition = Application.citizen_id == citizen.id
     if status:

@@ -20,7 +20,6 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from app.applications.models import (
-    GRADE_LABELS,
     GRADES,
     POOR_GRADES,
     RECTIFICATION_LABELS,
@@ -31,12 +30,11 @@ from app.applications.models import (
 from app.applications.services import lifecycle
 from app.applications.services.lifecycle import Actor
 from app.applications.workdays import work_calendar
-from app.catalogue.models import Matter
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.modelbase import is_issued_id, utcnow
 from app.pii import vault
-from app.web.paging import page_of
+from app.web.paging import Page, page_of
 
 
 class EvaluationNotAllowed(Conflict):
@@ -50,7 +48,7 @@ class AlreadyEvaluated(Conflict):
 # ---------------------------------------------------------------------------------------- the applicant
 
 
-def evaluate(application: Application, actor: Actor, grade: int, comment: str | None) -> dict:
+def evaluate(application: Application, actor: Actor, grade: int, comment: str | None) -> Evaluation:
     """Record the applicant's grade (1–5) of a completed application; 1–2 open a rectification."""
     if actor.kind != "citizen":
         raise Forbidden("评价须由申请人本人作出")
@@ -88,46 +86,26 @@ def evaluate(application: Application, actor: Actor, grade: int, comment: str | 
     except IntegrityError:
         db.session.rollback()
         raise AlreadyEvaluated() from None
-    return evaluation_view(evaluation, rectification)
+    return evaluation
 
 
-def get_evaluation(application: Application) -> dict:
+def get_evaluation(application: Application) -> Evaluation:
     """The application's evaluation with its rectification's status; 404 when not evaluated yet."""
     evaluation = _evaluation_of(application.id)
     if evaluation is None:
         raise NotFound("该申请尚未评价")
-    rectification = db.session.scalar(sa.select(Rectification).where(Rectification.evaluation_id == evaluation.id))
-    return evaluation_view(evaluation, rectification)
-
-
-def evaluation_view(evaluation: Evaluation, rectification: Rectification | None) -> dict:
-    """What the applicant sees of their evaluation."""
-    return {
-        "id": evaluation.id,
-        "application_id": evaluation.application_id,
-        "grade": evaluation.grade,
-        "grade_label": GRADE_LABELS[evaluation.grade],
-        "comment": _comment(evaluation.comment_encrypted),
-        "created_at": evaluation.created_at,
-        "rectification": None if rectification is None else {
-            "id": rectification.id, "status": rectification.status, "due_on": rectification.due_on,
-        },
-    }
+    return evaluation
 
 
 def _evaluation_of(application_id: str) -> Evaluation | None:
     return db.session.scalar(sa.select(Evaluation).where(Evaluation.application_id == application_id))
 
 
-def _comment(stored: str) -> str | None:
-    return vault().decrypt(stored) if stored else None
-
-
 # ----------------------------------------------------------------------------------------- the reviewers
 
 
 def list_rectifications(reviewer: Actor, *, status: str | None = None, overdue: bool | None = None,
-                        page: int = 1, per_page: int = 20) -> dict:
+                        page: int = 1, per_page: int = 20) -> Page:
     """The department's rectifications, the most urgent (earliest due) first."""
     condition = Rectification.department_code == reviewer.department_code
     if status:
@@ -135,54 +113,24 @@ def list_rectifications(reviewer: Actor, *, status: str | None = None, overdue: 
     if overdue is not None:
         late = overdue_condition(work_calendar().today())
         condition = condition & (late if overdue else sa.not_(late))
-    rows = page_of(
-        sa.select(Rectification, Evaluation, Application.matter_code, Matter.name)
-        .join(Evaluation, Evaluation.id == Rectification.evaluation_id)
-        .join(Application, Application.id == Rectification.application_id)
-        .outerjoin(Matter, Matter.code == Application.matter_code)
-        .where(condition)
+    return page_of(
+        sa.select(Rectification).where(condition)
         .order_by(Rectification.due_on, Rectification.created_at, Rectification.id),
-        page=page, per_page=per_page, scalars=False,
+        page=page, per_page=per_page,
     )
-    as_of = work_calendar().today()
-    return rows.map(lambda row: rectification_view(*row, as_of=as_of))
 
 
-def resolve(rectification_id: str, reviewer: Actor, resolution: str) -> dict:
+def resolve(rectification_id: str, reviewer: Actor, resolution: str) -> Rectification:
     """整改完成: the department says what it changed."""
     return _close(rectification_id, reviewer, "resolved", resolution, "说明整改情况")
 
 
-def mark_unfixable(rectification_id: str, reviewer: Actor, reason: str) -> dict:
+def mark_unfixable(rectification_id: str, reviewer: Actor, reason: str) -> Rectification:
     """无法整改: the department says why the complaint cannot be rectified (a reason is required)."""
     return _close(rectification_id, reviewer, "unfixable", reason, "说明无法整改的原因")
 
 
-def rectification_view(rect: Rectification, evaluation: Evaluation, matter_code: str, matter_name: str | None,
-                       *, as_of: date | None = None) -> dict:
-    """A rectification as the department's reviewers see it, with the grade and comment behind it."""
-    return {
-        "id": rect.id,
-        "application_id": rect.application_id,
-        "matter_code": matter_code,
-        "matter_name": matter_name or matter_code,
-        "evaluation_id": evaluation.id,
-        "grade": evaluation.grade,
-        "grade_label": GRADE_LABELS[evaluation.grade],
-        "comment": _comment(evaluation.comment_encrypted),
-        "evaluated_at": evaluation.created_at,
-        "status": rect.status,
-        "status_label": RECTIFICATION_LABELS[rect.status],
-        "due_on": rect.due_on,
-        "overdue": rect.status == "open" and (as_of or work_calendar().today()) > rect.due_on,
-        "resolution": rect.resolution,
-        "resolved_by": rect.resolved_by,
-        "resolved_at": rect.resolved_at,
-        "created_at": rect.created_at,
-    }
-
-
-def _close(rectification_id: str, reviewer: Actor, target: str, text: str, what: str) -> dict:
+def _close(rectification_id: str, reviewer: Actor, target: str, text: str, what: str) -> Rectification:
     rect = _department_rectification(rectification_id, reviewer)
     text = (text or "").strip()
     if not text:
@@ -205,9 +153,7 @@ def _close(rectification_id: str, reviewer: Actor, target: str, text: str, what:
     application = db.session.get(Application, rect.application_id)
     lifecycle.add_event(application, f"rectification_{target}", reviewer, {"rectification": rect.id}, at=now)
     db.session.commit()
-    evaluation = db.session.get(Evaluation, rect.evaluation_id)
-    name = db.session.scalar(sa.select(Matter.name).where(Matter.code == application.matter_code))
-    return rectification_view(rect, evaluation, application.matter_code, name)
+    return rect
 
 
 def _department_rectification(rectification_id: str, reviewer: Actor) -> Rectification:

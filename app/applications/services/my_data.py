@@ -16,7 +16,7 @@ from shared_data.elements import ELEMENTS
 
 
 def my_data_access(citizen: Citizen, *, page: int = 1, per_page: int = 20,
-                   application_id: str | None = None) -> dict:
+                   application_id: str | None = None) -> Page:
     """Who fetched which data about the citizen, when, why and with what outcome; newest first.
 
     Matched through the pseudonym of the citizen's bound ID number (nothing before binding). Filtering by

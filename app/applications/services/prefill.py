@@ -147,8 +147,8 @@ def _raise_if_blocked(application: Application, citizen: Citizen | Actor, matter
                "bureau": field["source"]["bureau"] if field["source"] else None}
         for name, field in blocking.items()
     }
-    lifecycle.add_event(application, "prefill_blocked", citizen,
-               {"fields": {name: {"status": d["status"], "connector": d["connector"]} for name, d in detail.items()}})
+    blocked = {name: {"status": d["status"], "connector": d["connector"]} for name, d in detail.items()}
+    lifecycle.add_event(application, "prefill_blocked", citizen, {"fields": blocked})
     db.session.commit()
     upstream = any(d["status"] in BUREAU_FAULTS for d in detail.values())
     name, first = next(iter(detail.items()))

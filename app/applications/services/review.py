@@ -25,13 +25,13 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.modelbase import utcnow
 from app.pii import vault
-from app.web.paging import page_of
+from app.web.paging import Page, page_of
 
 DEFAULT_CARRIER = "EMS"
 
 
 def inbox(reviewer: Actor, *, status: str | None = None, overdue: bool | None = None,
-          matter_code: str | None = None, page: int = 1, per_page: int = 20) -> dict:
+          matter_code: str | None = None, page: int = 1, per_page: int = 20) -> Page:
     """The department's submitted applications, oldest submission first (the order they are worked)."""
     condition = sa.and_(Application.department_code == reviewer.department_code,
                         Application.submitted_at.is_not(None))

@@ -41,7 +41,7 @@ from app.errors import Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.modelbase import new_id, utcnow
 from app.pii import vault
-from app.web.paging import page_of
+from app.web.paging import Page, page_of
 from shared_data import elements
 from shared_data.client import HealthResult
 from shared_data.connectors import ConnectorSpec
@@ -98,7 +98,7 @@ def visible_connector(connector_id: str, staff: StaffUser, *, own_only: bool = F
     raise NotFound("接入服务不存在")  # another bureau's connector: not even its existence is shown
 
 
-def list_connectors(staff: StaffUser, *, page: int = 1, per_page: int = 20, status: str | None = None) -> dict:
+def list_connectors(staff: StaffUser, *, page: int = 1, per_page: int = 20, status: str | None = None) -> Page:
     """A page of the connectors `staff` may see, newest first."""
     conditions = []
     if "admin" not in staff.roles:

@@ -69,3 +69,8 @@ def appending(*rows: dict) -> Iterator[None]:
     """Append the records in the transaction of the request session's next commit (chain.appending)."""
     with chain.appending(db.session, FaceVerificationRecord, list(rows)):
         yield
+
+
+def log_event(event: str, citizen: Citizen, **fields) -> None:
+    """Append one record to the verification log (committed on return)."""
+    append(record(event, citizen, **fields))

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -59,15 +58,16 @@ from app.errors import (
     AssuranceRequired,
     Conflict,
     NotFound,
-    RateLimited,
     UpstreamUnavailable,
     ValidationFailed,
 )
 from app.extensions import db
-from app.face.models import PURPOSES, BiometricConsent, FaceSession
+from app.face.models import PURPOSES, FaceSession
+from app.face.services import consent as biometric
+from app.face.services import limits
 from app.face.services import log as face_log
 from app.face.services import real_name as assurance
-from app.face.services.log import EXTENSION, verifier
+from app.face.services.log import EXTENSION, log_event, verifier
 from app.modelbase import is_issued_id, new_id, utcnow
 from app.pii import vault
 
@@ -98,10 +98,6 @@ REFERENCE_PHOTO_CONTEXT = "face-verification"
 
 
 # ------------------------------------------------------------------------------------------------ errors
-
-
-class BiometricConsentRequired(ValidationFailed):
-    error, message = "consent_required", "请先阅读并同意人脸识别授权"
 
 
 class FaceNotOffered(ValidationFailed):
@@ -183,134 +179,6 @@ def _config(name: str):
     return current_app.config[name]
 
 
-def _log(event: str, citizen: Citizen, **fields: Any) -> None:
-    """Append one record to the verification log (committed on return)."""
-    face_log.append(face_log.record(event, citizen, **fields))
-
-
-# ------------------------------------------------------------------------------------------------ consent
-
-
-def consent_text() -> tuple[str, str]:
-    """(version, text) of the biometric consent citizens agree to now."""
-    return str(_config("FACE_CONSENT_VERSION")), str(_config("FACE_CONSENT_TEXT"))
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _active_consent(citizen: Citizen) -> BiometricConsent | None:
-    """The citizen's unwithdrawn consent to the current version and wording, if any."""
-    version, text = consent_text()
-    return db.session.scalars(
-        sa.select(BiometricConsent)
-        .where(BiometricConsent.citizen_id == citizen.id, BiometricConsent.withdrawn_at.is_(None),
-               BiometricConsent.version == version, BiometricConsent.text_sha256 == _sha256(text))
-        .order_by(BiometricConsent.granted_at.desc())
-        .limit(1)
-    ).first()
-
-
-def _grant_consent(citizen: Citizen, *, request_id: str) -> BiometricConsent:
-    """The active consent, recording a new receipt (and its log record) if there is none."""
-    consent = _active_consent(citizen)
-    if consent is not None:
-        return consent
-    version, text = consent_text()
-    consent = BiometricConsent(citizen_id=citizen.id, version=version, text=text, text_sha256=_sha256(text),
-                               granted_at=utcnow())
-    db.session.add(consent)
-    db.session.commit()
-    _log("consent_granted", citizen, request_id=request_id, reason=f"version:{version}")
-    return consent
-
-
-def consent_view(citizen: Citizen) -> dict:
-    """The current consent text and the citizen's latest receipt (active or withdrawn)."""
-    version, text = consent_text()
-    latest = db.session.scalars(
-        sa.select(BiometricConsent).where(BiometricConsent.citizen_id == citizen.id)
-        .order_by(BiometricConsent.granted_at.desc()).limit(1)
-    ).first()
-    active = _active_consent(citizen)
-    return {
-        "active": active is not None,
-        "current": {"version": version, "text": text},
-        "receipt": active or latest,
-    }
-
-
-def withdraw_consent(citizen: Citizen, *, request_id: str) -> dict:
-    """Withdraw the citizen's biometric consent (idempotent): open sessions end, new ones need a new consent."""
-    now = utcnow()
-    withdrawn = db.session.execute(
-        sa.update(BiometricConsent)
-        .where(BiometricConsent.citizen_id == citizen.id, BiometricConsent.withdrawn_at.is_(None))
-        .values(withdrawn_at=now),
-        execution_options={"synchronize_session": False},
-    ).rowcount
-    # A consent withdrawn mid-verification must not be completed on: the sessions it covered end now.
-    db.session.execute(
-        sa.update(FaceSession)
-        .where(FaceSession.citizen_id == citizen.id, FaceSession.status == "created")
-        .values(status="expired", reason="consent_withdrawn"),
-        execution_options={"synchronize_session": False},
-    )
-    db.session.commit()
-    if withdrawn and citizen.id_number_hash:
-        _log("consent_withdrawn", citizen, request_id=request_id)
-    return consent_view(citizen)
-
-
-# ------------------------------------------------------------------------------------------------ rate limit
-
-
-def _failure_key(citizen: Citizen) -> str:
-    return f"face-failures:{citizen.id}"
-
-
-def _retry_after(citizen: Citizen) -> int | None:
-    """Seconds until the citizen may try again, or None when not locked out."""
-    # The store cannot read a counter without changing it: reaching the limit sets a marker key that lives
-    # as long as the rest of the window (as the real-name mismatch limit does).
-    store = current_app.extensions["state"]
-    locked = _failure_key(citizen) + ":locked"
-    return max(1, store.ttl(locked)) if store.exists(locked) else None
-
-
-def _count_failure(citizen: Citizen) -> int:
-    """Count one failed verification; returns the failures in the citizen's current window."""
-    store = current_app.extensions["state"]
-    key = _failure_key(citizen)
-    failures = store.incr(key, int(_config("FACE_FAILURE_WINDOW_SECONDS")))
-    if failures >= int(_config("FACE_MAX_FAILURES")):
-        store.set(key + ":locked", max(1, store.ttl(key)))
-    return failures
-
-
-def _refuse_if_locked(citizen: Citizen, *, request_id: str, session: FaceSession | None = None,
-                      purpose: str | None = None, matter_code: str | None = None,
-                      application_id: str | None = None) -> None:
-    retry_after = _retry_after(citizen)
-    if retry_after is None:
-        return
-    extra = {} if session else {"purpose": purpose, "matter_code": matter_code, "application_id": application_id}
-    _log("rate_limited", citizen, request_id=request_id, session=session, reason="too_many_failures",
-         failure_limit=int(_config("FACE_MAX_FAILURES")), **extra)
-    raise RateLimited("人脸核验失败次数过多,请稍后再试或按办事指南中的非刷脸方式办理", retry_after=retry_after)
-
-
-def _attempt_number(citizen: Citizen) -> int:
-    """Which of the citizen's sessions within the failure window the next one is (1 = the first)."""
-    since = utcnow() - timedelta(seconds=int(_config("FACE_FAILURE_WINDOW_SECONDS")))
-    started = db.session.scalar(
-        sa.select(sa.func.count(FaceSession.id))
-        .where(FaceSession.citizen_id == citizen.id, FaceSession.created_at >= since)
-    )
-    return int(started or 0) + 1
-
-
 # ------------------------------------------------------------------------------------------------ identity
 
 
@@ -382,27 +250,27 @@ def start_session(citizen: Citizen, *, purpose: str, biometric_consent: bool, ma
     if purpose == "real_name" and (matter_code is not None or application_id is not None):
         field = "matter_code" if matter_code is not None else "application_id"
         raise ValidationFailed.field(field, "实名认证核验不关联事项或申请")
-    version, _text = consent_text()
+    version, _text = biometric.consent_text()
     if biometric_consent is not True:
-        raise BiometricConsentRequired(errors={"json": {"biometric_consent": ["须同意人脸识别授权"]}})
+        raise biometric.BiometricConsentRequired(errors={"json": {"biometric_consent": ["须同意人脸识别授权"]}})
     if consent_version is not None and consent_version != version:
-        raise BiometricConsentRequired("人脸识别授权书已更新,请阅读新版本后重新同意",
-                                       errors={"json": {"consent_version": [f"当前版本为 {version}"]}})
+        raise biometric.BiometricConsentRequired("人脸识别授权书已更新,请阅读新版本后重新同意",
+                                                 errors={"json": {"consent_version": [f"当前版本为 {version}"]}})
     matter_code, application_id, matter = _binding(citizen, purpose=purpose, matter_code=matter_code,
                                                    application_id=application_id)
     adapter = verifier()
     binding = {"purpose": purpose, "matter_code": matter_code, "application_id": application_id}
     if matter is not None and _config("FACE_REQUIRE_LIVENESS") and not adapter.capabilities.liveness:
-        _log("session_refused", citizen, request_id=request_id, reason="liveness_unavailable",
-             **binding)
+        log_event("session_refused", citizen, request_id=request_id, reason="liveness_unavailable",
+                  **binding)
         raise FaceCapabilityMissing(errors={"json": {"matter_code": ["liveness_unavailable"]}})
-    _refuse_if_locked(citizen, request_id=request_id, **binding)
-    consent = _grant_consent(citizen, request_id=request_id)
+    limits.refuse_if_locked(citizen, request_id=request_id, **binding)
+    consent = biometric.grant_consent(citizen, request_id=request_id)
 
     session = FaceSession(
         citizen_id=citizen.id, citizen_pseudonym=citizen.id_number_hash, consent_id=consent.id,
         provider=adapter.name, adapter_version=adapter.version, status="created",
-        attempt=_attempt_number(citizen), **binding,
+        attempt=limits.attempt_number(citizen), **binding,
     )
     session.id = new_id()  # also our verification id at the provider (WeChat's out_seq_no)
     identity = None
@@ -410,11 +278,11 @@ def start_session(citizen: Citizen, *, purpose: str, biometric_consent: bool, ma
         identity = _identity(citizen, adapter, application_id=application_id, request_id=request_id)
         provider_session = adapter.start(verification_id=session.id, identity=identity, purpose=PURPOSES[purpose])
     except (IdentityDataMissing, ReferenceUnusable) as exc:
-        _log("start_failed", citizen, request_id=request_id, session=session, reason=exc.reason)
+        log_event("start_failed", citizen, request_id=request_id, session=session, reason=exc.reason)
         raise FaceReferenceUnavailable() from None
     except (ProviderUnavailable, ConfigurationError) as exc:
         _log_provider_fault(exc, "start")
-        _log("start_failed", citizen, request_id=request_id, session=session, reason=exc.reason)
+        log_event("start_failed", citizen, request_id=request_id, session=session, reason=exc.reason)
         raise FaceProviderUnavailable() from None
     finally:
         identity = None  # noqa: F841 - the identity lives for the provider call only
@@ -424,8 +292,8 @@ def start_session(citizen: Citizen, *, purpose: str, biometric_consent: bool, ma
     session.provider_session = provider_session.to_dict()
     db.session.add(session)
     db.session.commit()
-    _log("session_started", citizen, request_id=request_id, session=session,
-         failure_limit=int(_config("FACE_MAX_FAILURES")))
+    log_event("session_started", citizen, request_id=request_id, session=session,
+              failure_limit=int(_config("FACE_MAX_FAILURES")))
     return {
         "session_id": session.id,
         "provider": session.provider,
@@ -456,8 +324,8 @@ def _own_session(session_id: str, citizen: Citizen, *, request_id: str) -> FaceS
     if session is None:
         raise NotFound("人脸核验不存在")
     if session.citizen_id != citizen.id:
-        _log("wrong_citizen", citizen, request_id=request_id, session=session,
-             reason="not_the_session_owner")
+        log_event("wrong_citizen", citizen, request_id=request_id, session=session,
+                  reason="not_the_session_owner")
         raise NotFound("人脸核验不存在")
     return session
 
@@ -470,15 +338,15 @@ def _expire(session: FaceSession, citizen: Citizen, *, reason: str, request_id: 
         execution_options={"synchronize_session": False},
     )
     db.session.commit()
-    _log("expired", citizen, request_id=request_id, session=session, reason=reason)
+    log_event("expired", citizen, request_id=request_id, session=session, reason=reason)
     return FaceSessionExpired()
 
 
 def _refuse_unusable(session: FaceSession, citizen: Citizen, *, request_id: str) -> None:
     """Raise the answer for a session that cannot be completed now: consumed, expired, or another provider's."""
     if session.status == "consumed":
-        _log("replay_rejected", citizen, request_id=request_id, session=session,
-             reason="already_consumed")
+        log_event("replay_rejected", citizen, request_id=request_id, session=session,
+                  reason="already_consumed")
         raise FaceSessionConsumed()
     if session.status == "expired":
         raise _expire(session, citizen, reason=session.reason or "expired", request_id=request_id)
@@ -492,7 +360,7 @@ def _refuse_unusable(session: FaceSession, citizen: Citizen, *, request_id: str)
 def check_body_size(session_id: str, citizen: Citizen, *, request_id: str) -> None:
     """The completion body is larger than FACE_MAX_BODY_BYTES: log it against the session and answer 413."""
     session = _own_session(session_id, citizen, request_id=request_id)
-    _log("invalid_evidence", citizen, request_id=request_id, session=session, reason="too_large")
+    log_event("invalid_evidence", citizen, request_id=request_id, session=session, reason="too_large")
     raise EvidenceTooLarge()
 
 
@@ -500,7 +368,7 @@ def complete_session(session_id: str, citizen: Citizen, *, evidence: Any, reques
     """Fetch the provider's verdict, consume the session once, decide, log, open the window on a pass."""
     session = _own_session(session_id, citizen, request_id=request_id)
     _refuse_unusable(session, citizen, request_id=request_id)
-    _refuse_if_locked(citizen, request_id=request_id, session=session)
+    limits.refuse_if_locked(citizen, request_id=request_id, session=session)
     adapter = verifier()
 
     result: FaceResult | None = None
@@ -516,21 +384,21 @@ def complete_session(session_id: str, citizen: Citizen, *, evidence: Any, reques
     except IdentityMismatch as exc:
         reason = exc.reason  # a failed decision, never a pass
     except InvalidEvidence as exc:
-        _log("invalid_evidence", citizen, request_id=request_id, session=session, reason=exc.reason)
+        log_event("invalid_evidence", citizen, request_id=request_id, session=session, reason=exc.reason)
         raise _invalid_evidence(exc.reason) from None
     except SessionExpired:
         raise _expire(session, citizen, reason="provider_expired", request_id=request_id) from None
     except ResultPending:
-        _log("result_pending", citizen, request_id=request_id, session=session, reason="result_pending")
+        log_event("result_pending", citizen, request_id=request_id, session=session, reason="result_pending")
         raise FaceResultPending() from None
     except (IdentityDataMissing, ReferenceUnusable) as exc:
-        _log("reference_unavailable", citizen, request_id=request_id, session=session,
-             reason=exc.reason)
+        log_event("reference_unavailable", citizen, request_id=request_id, session=session,
+                  reason=exc.reason)
         raise FaceReferenceUnavailable() from None
     except (ProviderUnavailable, ConfigurationError) as exc:
         _log_provider_fault(exc, "result")
-        _log("provider_unavailable", citizen, request_id=request_id, session=session,
-             reason=exc.reason)
+        log_event("provider_unavailable", citizen, request_id=request_id, session=session,
+                  reason=exc.reason)
         raise FaceProviderUnavailable() from None
     finally:
         identity = None  # noqa: F841 - the identity lives for the provider call only
@@ -553,7 +421,7 @@ def complete_session(session_id: str, citizen: Citizen, *, evidence: Any, reques
 
     failures = None
     if not passed and reason not in NOT_COUNTED:
-        failures = _count_failure(citizen)
+        failures = limits.count_failure(citizen)
     opens_window = passed and (adapter.capabilities.liveness or not _config("FACE_REQUIRE_LIVENESS"))
     verified_until = now + timedelta(seconds=int(_config("FACE_VERIFIED_WINDOW_SECONDS"))) if opens_window else None
     if passed and not opens_window:

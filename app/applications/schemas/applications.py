@@ -231,7 +231,7 @@ _FORM_SCALARS = [
     {"type": "boolean"},
     {"type": "null"},
 ]
-# What the drafting service accepts as a value (app/applications/services/submitting.py checks it; this states it).
+# What a form accepts as a value (app/applications/services/state.py checks it; this states it).
 FORM_VALUE_SCHEMA = {"anyOf": [*_FORM_SCALARS,
                                {"type": "array", "maxItems": MAX_FORM_LIST, "items": {"anyOf": _FORM_SCALARS}}]}
 

@@ -14,6 +14,9 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.accounts.models import Citizen
+from app.applications.workdays import work_calendar
+from app.catalogue.models import Matter
 from app.extensions import db
 from app.modelbase import IdMixin, TimestampMixin, UTCDateTime, utcnow
 
@@ -28,6 +31,8 @@ APPLICATION_STATUSES = (
     "delivered",
     "withdrawn",
 )
+# Decided: no further review action (withdrawn included).
+DECIDED_STATUSES = frozenset({"approved", "rejected", "delivered", "withdrawn"})
 # What the citizen reads for each status: on the timeline, in lists and in WeChat messages (whose `phrase`
 # type allows at most 5 Chinese characters).
 STATUS_LABELS: dict[str, str] = {
@@ -108,6 +113,34 @@ class Application(IdMixin, TimestampMixin, db.Model):
     events: Mapped[list[ApplicationEvent]] = relationship(
         order_by="ApplicationEvent.at", cascade="all, delete-orphan", back_populates="application"
     )
+    # For what lists show about an application (load them with the list: joinedload).
+    matter: Mapped[Matter | None] = relationship(
+        primaryjoin="foreign(Application.matter_code) == Matter.code", viewonly=True)
+    citizen: Mapped[Citizen] = relationship(viewonly=True)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def overdue(self) -> bool:
+        """Past its promised deadline and not yet decided."""
+        if self.promised_due_on is None or self.status in DECIDED_STATUSES:
+            return False
+        return work_calendar().today() > self.promised_due_on
+
+    @property
+    def matter_name(self) -> str:
+        return self.matter.name if self.matter is not None else self.matter_code
+
+    @property
+    def applicant_id_number_masked(self) -> str | None:
+        return self.citizen.id_number_masked
+
+    @property
+    def acting_user_kind(self) -> str:
+        """`citizen` or `agent`: who created it (the agent's staff id stays out of the citizen's view)."""
+        return "citizen" if self.acting_user.partition(":")[0] == "citizen" else "agent"
 
 
 class ApplicationEvent(IdMixin, db.Model):

@@ -26,7 +26,7 @@ class InboxItemSchema(ma.Schema):
     matter_code = fields.String(required=True)
     matter_name = fields.String(required=True)
     applicant_id_number_masked = fields.String(required=True, allow_none=True)
-    acting_user = fields.String(required=True, validate=OneOf(("citizen", "agent")))
+    acting_user = fields.String(required=True, validate=OneOf(("citizen", "agent")), attribute="acting_user_kind")
     zero_material = fields.Boolean(required=True, allow_none=True)
     submitted_at = fields.AwareDateTime(required=True)
     promised_due_on = fields.Date(required=True, allow_none=True)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Citizen
 from app.applications.models import Application
 from app.applications.services import consent, lifecycle, materials, state
 from app.applications.services.lifecycle import Actor
 from app.catalogue import services as catalogue
-from app.catalogue.models import Matter
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.pii import vault
@@ -59,12 +59,11 @@ def list_applications(citizen: Citizen, *, page: int = 1, per_page: int = 20, st
     condition = Application.citizen_id == citizen.id
     if status:
         condition = condition & (Application.status == status)
-    rows = page_of(
-        sa.select(Application).where(condition).order_by(Application.created_at.desc(), Application.id),
+    return page_of(
+        sa.select(Application).where(condition).options(joinedload(Application.matter))
+        .order_by(Application.created_at.desc(), Application.id),
         page=page, per_page=per_page,
     )
-    names = _matter_names({row.matter_code for row in rows.items})
-    return rows.map(lambda row: {**_summary(row), "matter_name": names.get(row.matter_code, row.matter_code)})
 
 
 def draft_view(application: Application) -> dict:
@@ -128,7 +127,7 @@ def detail_view(application: Application) -> dict:
         "delivered_at": application.delivered_at,
         "promised_due_on": application.promised_due_on,
         "legal_due_on": application.legal_due_on,
-        "overdue": lifecycle.is_overdue(application),
+        "overdue": application.overdue,
         "supplement_items": application.supplement_items,
         "result": application.result,
         "rejection_reason": application.rejection_reason,
@@ -142,22 +141,16 @@ def _summary(application: Application) -> dict:
     return {
         "id": application.id,
         "status": application.status,
-        "status_label": lifecycle.STATUS_LABELS.get(application.status, application.status),
+        "status_label": application.status_label,
         "matter_code": application.matter_code,
         "matter_version": application.matter_version,
         "created_at": application.created_at,
         "updated_at": application.updated_at,
         "submitted_at": application.submitted_at,
         "promised_due_on": application.promised_due_on,
-        "overdue": lifecycle.is_overdue(application),
+        "overdue": application.overdue,
         "bundle_application_id": application.bundle_application_id,
     }
-
-
-def _matter_names(codes: set[str]) -> dict[str, str]:
-    if not codes:
-        return {}
-    return dict(db.session.execute(sa.select(Matter.code, Matter.name).where(Matter.code.in_(codes))).all())
 
 
 # ---------------------------------------------------------------------------------------------- consent

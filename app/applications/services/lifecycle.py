@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import Citizen, StaffUser
 from app.applications.models import STATUS_LABELS, Application, ApplicationEvent
+from app.applications.models.application import DECIDED_STATUSES
 from app.applications.services import notices
 from app.applications.workdays import work_calendar
 from app.catalogue.models import Matter
@@ -49,7 +50,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 # The applicant may still change the form and the materials.
 EDITABLE = frozenset({"draft", "supplement_requested"})
 # Decided: processing time and deadlines stop counting.
-DECIDED = frozenset({"approved", "rejected", "delivered", "withdrawn"})
+DECIDED = DECIDED_STATUSES
 # The applicant has got an answer and may evaluate it (好差评).
 COMPLETED = frozenset({"approved", "rejected", "delivered"})
 
@@ -206,13 +207,6 @@ def extend_due_dates(application: Application, paused_since: datetime, now: date
         for name, due in (("promised_due_on", application.promised_due_on),
                           ("legal_due_on", application.legal_due_on))
     }
-
-
-def is_overdue(application: Application, *, today: date | None = None) -> bool:
-    """Past its promised deadline and not yet decided."""
-    if application.promised_due_on is None or application.status in DECIDED:
-        return False
-    return (today or work_calendar().today()) > application.promised_due_on
 
 
 def status_counts(rows: Iterable[tuple[str, int]]) -> dict[str, int]:

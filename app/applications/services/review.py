@@ -13,14 +13,13 @@ import secrets
 from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
-from app.accounts.models import Citizen
 from app.applications.models import Application, PromiseBreach
 from app.applications.services import lifecycle, state
 from app.applications.services.lifecycle import Actor
 from app.applications.workdays import work_calendar
 from app.catalogue import services as catalogue
-from app.catalogue.models import Matter
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.modelbase import utcnow
@@ -44,30 +43,11 @@ def inbox(reviewer: Actor, *, status: str | None = None, overdue: bool | None = 
         late = sa.and_(Application.promised_due_on < today, Application.status.not_in(lifecycle.DECIDED))
         condition = condition & (late if overdue else sa.not_(late))
     return page_of(
-        sa.select(Application, Matter.name, Citizen.id_number_masked)
-        .join(Matter, Matter.code == Application.matter_code)
-        .join(Citizen, Citizen.id == Application.citizen_id)
-        .where(condition)
+        sa.select(Application).where(condition)
+        .options(joinedload(Application.matter), joinedload(Application.citizen))
         .order_by(Application.submitted_at, Application.id),
-        page=page, per_page=per_page, scalars=False,
-    ).map(lambda row: _inbox_item(*row))
-
-
-def _inbox_item(application: Application, matter_name: str, masked_id_number: str) -> dict:
-    return {
-        "id": application.id,
-        "status": application.status,
-        "status_label": lifecycle.STATUS_LABELS[application.status],
-        "matter_code": application.matter_code,
-        "matter_name": matter_name,
-        "applicant_id_number_masked": masked_id_number,
-        "acting_user": lifecycle.actor_kind(application.acting_user),
-        "zero_material": application.zero_material,
-        "submitted_at": application.submitted_at,
-        "promised_due_on": application.promised_due_on,
-        "legal_due_on": application.legal_due_on,
-        "overdue": lifecycle.is_overdue(application),
-    }
+        page=page, per_page=per_page,
+    )
 
 
 def accept(application: Application, reviewer: Actor) -> Application:

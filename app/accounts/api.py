@@ -1,5 +1,7 @@
 """Login (citizens through WeChat, staff with a password), token refresh and logout."""
 
+from dataclasses import asdict
+
 from flask import current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, get_jwt
@@ -37,7 +39,7 @@ class WeChatLogin(MethodView):
     def post(self, body):
         """Log a citizen in with a mini-program login code (wx.login)."""
         citizen, tokens = auth_service.login_citizen(body["code"])
-        return {**tokens, "citizen": citizen}
+        return {**asdict(tokens), "citizen": citizen}
 
 
 @blp.route("/auth/staff/login")
@@ -55,7 +57,7 @@ class StaffLogin(MethodView):
         """Log a staff member in with username and password."""
         staff, tokens = auth_service.login_staff(body["username"], body["password"],
                                                  client_address=request.remote_addr or "unknown")
-        return {**tokens, "staff": staff}
+        return {**asdict(tokens), "staff": staff}
 
 
 @blp.route("/auth/refresh")

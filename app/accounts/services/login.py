@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass, field
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
@@ -52,26 +53,30 @@ def access_token_seconds() -> int:
     return int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
 
 
-def issue_tokens(user: Citizen | StaffUser) -> dict:
+@dataclass(frozen=True)
+class Tokens:
+    """What a login or a refresh hands out: an access token (and, at login, its refresh token)."""
+
+    access_token: str = field(repr=False)
+    expires_in: int
+    refresh_token: str | None = field(default=None, repr=False)
+    token_type: str = "Bearer"
+
+
+def issue_tokens(user: Citizen | StaffUser) -> Tokens:
     """A new login session for `user`: access and refresh token."""
     identity, claims = subject_for(user), {**claims_for(user), "sid": secrets.token_hex(16)}
-    return {
-        "access_token": create_access_token(identity, fresh=True, additional_claims=claims),
-        "refresh_token": create_refresh_token(identity, additional_claims=claims),
-        "token_type": "Bearer",
-        "expires_in": access_token_seconds(),
-    }
+    return Tokens(access_token=create_access_token(identity, fresh=True, additional_claims=claims),
+                  refresh_token=create_refresh_token(identity, additional_claims=claims),
+                  expires_in=access_token_seconds())
 
 
-def refresh_access_token(user: Citizen | StaffUser, refresh_payload: dict) -> dict:
+def refresh_access_token(user: Citizen | StaffUser, refresh_payload: dict) -> Tokens:
     """A new access token in the login session of `refresh_payload`, with `user`'s current roles."""
     sid = refresh_payload.get("sid")
     claims = claims_for(user) | ({"sid": sid} if sid else {})
-    return {
-        "access_token": create_access_token(subject_for(user), fresh=False, additional_claims=claims),
-        "token_type": "Bearer",
-        "expires_in": access_token_seconds(),
-    }
+    return Tokens(access_token=create_access_token(subject_for(user), fresh=False, additional_claims=claims),
+                  expires_in=access_token_seconds())
 
 
 def logout(payload: dict) -> None:
@@ -79,7 +84,7 @@ def logout(payload: dict) -> None:
     revoke(payload)
 
 
-def login_citizen(code: str) -> tuple[Citizen, dict]:
+def login_citizen(code: str) -> tuple[Citizen, Tokens]:
     """Exchange a mini-program login code with WeChat; create or update the citizen; issue tokens."""
     session = wechat.client().code2session(code)
     citizen = _upsert_citizen(session.openid, session.unionid, vault().encrypt(session.session_key))
@@ -111,7 +116,7 @@ def _login_keys(username: str, client_address: str) -> tuple[str, str]:
     return f"staff-login:failures:{key}", f"staff-login:locked:{key}"
 
 
-def login_staff(username: str, password: str, *, client_address: str) -> tuple[StaffUser, dict]:
+def login_staff(username: str, password: str, *, client_address: str) -> tuple[StaffUser, Tokens]:
     """Check a staff password (with the lockout per username and address) and issue tokens."""
     config, store = current_app.config, current_app.extensions["state"]
     username = normalise_username(username)

@@ -220,7 +220,7 @@ class ApplicationDetailSchema(DraftSchema):
     result = fields.Dict(required=True, allow_none=True)
     rejection_reason = fields.String(required=True, allow_none=True)
     delivery = fields.Nested(DeliverySchema, required=True, allow_none=True)
-    acting_user = fields.String(required=True, validate=OneOf(("citizen", "agent")),
+    acting_user = fields.String(required=True, validate=OneOf(("citizen", "agent")), attribute="acting_user_kind",
                                 metadata={"description": "who created it"})
     timeline = fields.List(fields.Nested(TimelineEntrySchema), required=True)
 

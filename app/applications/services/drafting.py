@@ -11,6 +11,8 @@ after (form, materials, submission) is submitting.py's, the department's side re
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -24,9 +26,6 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.pii import vault
 from app.web.paging import Page, page_of
-
-# ------------------------------------------------------------------------------------------ what a matter needs
-
 
 # ----------------------------------------------------------------------------------------------- drafts
 
@@ -66,19 +65,41 @@ def list_applications(citizen: Citizen, *, page: int = 1, per_page: int = 20, st
     )
 
 
-def draft_view(application: Application) -> dict:
+@dataclass(frozen=True)
+class ApplicationRead:
+    """An application as its reader sees it: the model's own columns (reached through it, so the schema reads
+    `status` or `submitted_at` straight off the application) with what was worked out for this one read —
+    the materials now, the consent they need, and for the detail the decrypted prefill, form and submission."""
+
+    application: Application
+    materials: list[dict]
+    consent_required: dict
+    consent: Any = None
+    prefill: dict | None = None
+    form: dict[str, Any] = field(default_factory=dict)
+    submission: dict | None = None
+    zero_material: bool = False
+    delivery: dict | None = None
+    timeline: list[dict] = field(default_factory=list)
+
+    def __getattr__(self, name: str):
+        # Only called for names the dataclass does not have: those are the application's columns.
+        if name == "application":
+            raise AttributeError(name)
+        return getattr(self.application, name)
+
+
+def draft_view(application: Application) -> ApplicationRead:
     """The answer to creating a draft: its materials and the consent its prefill needs."""
     matter = catalogue.get_matter(application.matter_code)
-    citizen = state.citizen_of(application)
-    return {
-        **_summary(application),
-        "matter_name": matter.name,
-        "materials": state.current_materials(application, matter, citizen),
-        "consent_required": consent.consent_required(matter),
-    }
+    return ApplicationRead(
+        application,
+        materials=state.current_materials(application, matter, state.citizen_of(application)),
+        consent_required=consent.consent_required(matter),
+    )
 
 
-def detail_view(application: Application) -> dict:
+def detail_view(application: Application) -> ApplicationRead:
     """The application with its timeline, consent, last prefill, deadlines and decision.
 
     Values (prefill, form, submission) are decrypted for the applicant and the reviewing department only;
@@ -109,53 +130,16 @@ def detail_view(application: Application) -> dict:
     delivery = dict(application.delivery) if application.delivery else None
     if delivery and application.delivery_address_encrypted:
         delivery["recipient"] = json.loads(vault().decrypt(application.delivery_address_encrypted))
-    return {
-        **_summary(application),
-        "matter_name": matter.name,
-        "department_code": application.department_code,
-        "materials": frozen["materials"] if frozen and application.status not in lifecycle.EDITABLE
+    return ApplicationRead(
+        application,
+        materials=frozen["materials"] if frozen and application.status not in lifecycle.EDITABLE
         else materials_now,
-        "consent_required": required,
-        "consent": consent.valid_consent(application, required),
-        "prefill": prefill,
-        "form": state.form_values(application),
-        "submission": submitted,
-        "zero_material": application.zero_material if frozen else materials.zero_material(matter, materials_now),
-        "submitted_at": application.submitted_at,
-        "accepted_at": application.accepted_at,
-        "decided_at": application.decided_at,
-        "delivered_at": application.delivered_at,
-        "promised_due_on": application.promised_due_on,
-        "legal_due_on": application.legal_due_on,
-        "overdue": application.overdue,
-        "supplement_items": application.supplement_items,
-        "result": application.result,
-        "rejection_reason": application.rejection_reason,
-        "delivery": delivery,
-        "acting_user": lifecycle.actor_kind(application.acting_user),
-        "timeline": lifecycle.timeline(application),
-    }
-
-
-def _summary(application: Application) -> dict:
-    return {
-        "id": application.id,
-        "status": application.status,
-        "status_label": application.status_label,
-        "matter_code": application.matter_code,
-        "matter_version": application.matter_version,
-        "created_at": application.created_at,
-        "updated_at": application.updated_at,
-        "submitted_at": application.submitted_at,
-        "promised_due_on": application.promised_due_on,
-        "overdue": application.overdue,
-        "bundle_application_id": application.bundle_application_id,
-    }
-
-
-# ---------------------------------------------------------------------------------------------- consent
-
-
-# ---------------------------------------------------------------------------------------------- prefill
-
-
+        consent_required=required,
+        consent=consent.valid_consent(application, required),
+        prefill=prefill,
+        form=state.form_values(application),
+        submission=submitted,
+        zero_material=application.zero_material if frozen else materials.zero_material(matter, materials_now),
+        delivery=delivery,
+        timeline=lifecycle.timeline(application),
+    )

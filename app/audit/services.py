@@ -30,6 +30,7 @@ from app.extensions import db
 from app.face.models import FaceVerificationRecord
 from app.ledger import chain
 from app.pii import vault
+from app.web.paging import CursorPage
 
 # Log name (as in the API) → model, for verification.
 CHAINED_LOGS: dict[str, type] = {
@@ -148,8 +149,8 @@ def record_access(actor: str, action: str, log: str, filters: Mapping, result_co
 # ------------------------------------------------------------------------------------------------ query
 
 
-def query(log: str, filters: Mapping, *, actor: str, request_id: str) -> dict:
-    """One page of a log in seq order: {items, next_cursor}; the query is logged before it is answered."""
+def query(log: str, filters: Mapping, *, actor: str, request_id: str) -> CursorPage:
+    """One page of a log in seq order; the query is logged before it is answered."""
     view = LOG_VIEWS[log]
     limit = filters.get("limit") or 50
     conditions = view.conditions(filters)
@@ -161,7 +162,7 @@ def query(log: str, filters: Mapping, *, actor: str, request_id: str) -> dict:
     more = len(rows) > limit
     rows = rows[:limit]
     record_access(actor, "query", log, filters, len(rows), request_id)
-    return {"items": rows, "next_cursor": encode_cursor(rows[-1].seq) if more else None}
+    return CursorPage(rows, encode_cursor(rows[-1].seq) if more else None)
 
 
 # ------------------------------------------------------------------------------------------------ export

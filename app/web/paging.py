@@ -29,6 +29,15 @@ class Page:
         return cls([], page, per_page, 0)
 
 
+@dataclass(frozen=True)
+class CursorPage:
+    """A page of records in order, with the cursor that continues after its last (null at the end): for logs,
+    where a count would be slow and offsets shift while records are appended."""
+
+    items: list
+    next_cursor: str | None
+
+
 def page_of(stmt: sa.Select, *, page: int, per_page: int, scalars: bool = True) -> Page:
     """Page `page` (from 1) of the ordered `stmt`, with how many rows it has in all.
 

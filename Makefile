@@ -49,7 +49,7 @@ bench: install  ## run the benchmarks under bench/ and print their figures
 	$(BIN)/python bench/catalogue.py
 
 lint: install  ## static checks: ruff, and the import layers of setup.cfg (import-linter)
-	$(BIN)/ruff check app shared_data identity httpkit wechatkit tests bench demo migrations
+	$(BIN)/ruff check app shared_data identity httpkit wechatkit tlog tests bench demo migrations
 	$(BIN)/lint-imports
 
 clean:  ## remove the virtualenv, the embedded database and caches

@@ -103,6 +103,7 @@ def register_error_handlers(app: Flask) -> None:
 def register_adapters(app: Flask) -> None:
     """Outbound integrations chosen by configuration (WeChat, shared-data connectors, the face provider)."""
     from app.applications import storage, workdays
+    from app.audit import transparency
     from app.connectors.services import runtime
     from app.face.services import sessions as face
     from app.integrations import wechat
@@ -116,6 +117,7 @@ def register_adapters(app: Flask) -> None:
     face.init_app(app)
     workdays.init_app(app)
     storage.init_app(app)
+    transparency.init_app(app)  # the audit logs' witness
 
 
 def describe_configuration(app: Flask) -> None:

@@ -62,14 +62,71 @@ def audit_verify_command(log_name):
         result = audit.verify(log_name, actor="cli", request_id=uuid.uuid4().hex)
     except AppError as exc:
         raise click.ClickException(exc.message) from None
-    for name, chain in result["logs"].items():
-        state = "ok" if chain["ok"] else "BROKEN"
-        click.echo(f"{name}: {state}, {chain['checked']} records, head {chain['head_hash']}")
-        if chain["first_broken"]:
-            broken = chain["first_broken"]
+    for name, chain in result.logs.items():
+        state = "ok" if chain.ok else "BROKEN"
+        click.echo(f"{name}: {state}, {chain.checked} records, head {chain.head_hash}")
+        if chain.first_broken:
+            broken = chain.first_broken
             click.echo(f"  first broken: seq {broken['seq']} (id {broken['id']}): {broken['reason']}")
-    if not result["ok"]:
+    for finding in result.witness:
+        click.echo(f"{finding['log']}: BEHIND ITS WITNESS (checkpoint size {finding['checkpoint_size']}): "
+                   f"{finding['reason']}")
+    if not result.ok:
         sys.exit(1)
+
+
+@audit_group.command("checkpoint")
+@click.option("--log", "log_name", default="all", show_default=True,
+              type=click.Choice(["all", "data-access", "auditor-access", "face-verifications"]),
+              help="the log to cut a checkpoint of")
+@with_appcontext
+def audit_checkpoint_command(log_name):
+    """Cut, sign and publish a checkpoint of each log now, and print the signed notes."""
+    from app.audit import services as audit
+    from app.audit import transparency
+
+    names = list(audit.CHAINED_LOGS) if log_name == "all" else [log_name]
+    for name in names:
+        click.echo(transparency.checkpoints.cut(transparency.chain_of(name)).note)
+
+
+@audit_group.command("checkpointer")
+@with_appcontext
+def audit_checkpointer_command():
+    """Cut checkpoints while the logs grow (at least every AUDIT_CHECKPOINT_SECONDS); runs until SIGTERM."""
+    from flask import current_app
+
+    from app.audit.transparency import run_checkpointer
+
+    run_until_terminated(lambda stop: run_checkpointer(current_app._get_current_object(), stop=stop))
+    click.echo("checkpointer stopped")
+
+
+@audit_group.command("generate-key")
+@click.argument("name")
+def audit_generate_key_command(name):
+    """Make a checkpoint signing key NAME (e.g. zsb.example.gov.cn/audit): prints the signer key for
+    AUDIT_SIGNING_KEY (keep it secret) and its verifier key (publish it to auditors)."""
+    from tlog.note import Signer
+
+    signer = Signer.generate(name)
+    click.echo(f"AUDIT_SIGNING_KEY={signer.private_key_text()}")
+    click.echo(f"verifier key: {signer.verifier_key()}")
+
+
+def run_until_terminated(loop) -> None:
+    """Run `loop(stop)` in the foreground; SIGTERM (docker stop, systemd, Kubernetes) and Ctrl-C set `stop`."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        loop(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command("notify-worker")
@@ -77,9 +134,6 @@ def audit_verify_command(log_name):
 @with_appcontext
 def notify_worker_command(once):
     """Send the outbox's subscription messages through WeChat; runs until SIGTERM or Ctrl-C."""
-    import signal
-    import threading
-
     from flask import current_app
 
     from app.notifications import services as notifications
@@ -89,15 +143,8 @@ def notify_worker_command(once):
         counts = notifications.deliver_pending(limit=app.config["NOTIFY_BATCH_SIZE"])
         click.echo(f"notifications: {notifications.format_counts(counts)}")
         return
-    stop = threading.Event()
-    # SIGTERM (docker stop, systemd, Kubernetes) ends the loop after the message being sent, like Ctrl-C.
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    try:
-        notifications.run_worker(app, stop=stop)
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # SIGTERM ends the loop after the message being sent, like Ctrl-C.
+    run_until_terminated(lambda stop: notifications.run_worker(app, stop=stop))
     click.echo("notification worker stopped")
 
 

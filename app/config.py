@@ -16,6 +16,9 @@ from pathlib import Path
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMDEyMzQ1Njc4OWFiY2Q="  # Fernet key, base64 of 32 bytes
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-0123456789abcdef"
+# The sandbox's checkpoint signing key (C2SP signed-note signer key, Ed25519). Public, so worthless: production
+# refuses it. `flask audit generate-key NAME` makes a real one.
+DEV_AUDIT_SIGNING_KEY = "PRIVATE+KEY+sandbox.zsb.invalid/audit+ba5fb9de+ARwsNnKWVDzLCYqCct1+EzP7mOmzkclcBbcifC2u74IH"
 DEV_WECHAT_SECRET = "sandbox-wechat-secret"
 
 # The biometric consent text of FACE_CONSENT_VERSION's default (what the mini-program shows before a face check).
@@ -188,6 +191,21 @@ def base_settings(env: Settings) -> dict:
         "REAL_NAME_CLAIM_WINDOW_SECONDS": env.int("REAL_NAME_CLAIM_WINDOW_SECONDS", 3600),
         "REAL_NAME_MAX_CLAIMS_PER_ACCOUNT": env.int("REAL_NAME_MAX_CLAIMS_PER_ACCOUNT", 5),
         "REAL_NAME_MAX_CLAIMS_PER_ID_NUMBER": env.int("REAL_NAME_MAX_CLAIMS_PER_ID_NUMBER", 10),
+        # --- the transparency log over the audit chains (app/ledger/checkpoints.py, docs/operations.md) ---
+        # Checkpoints are signed with this signed-note signer key (Ed25519); its verifier key is served at
+        # GET /api/v1/audit/public-keys. Verifier keys of retired signing keys stay listed (comma-separated)
+        # so checkpoints signed before a rotation still verify.
+        "AUDIT_SIGNING_KEY": env.str("AUDIT_SIGNING_KEY", DEV_AUDIT_SIGNING_KEY),
+        "AUDIT_PREVIOUS_VERIFIER_KEYS": _list(env.str("AUDIT_PREVIOUS_VERIFIER_KEYS")),
+        # The checkpoint origin of each log is "<AUDIT_LOG_ORIGIN>/<log>": the name auditors know the log by.
+        "AUDIT_LOG_ORIGIN": env.str("AUDIT_LOG_ORIGIN", "sandbox.zsb.invalid/audit"),
+        # While a log grows, a checkpoint is cut at least this often (the checkpointer: flask audit
+        # checkpointer, started by flask dev); auditors can also cut one on demand.
+        "AUDIT_CHECKPOINT_SECONDS": env.float("AUDIT_CHECKPOINT_SECONDS", 60.0),
+        # Where each checkpoint is also published outside the database: `file` (an append-only file at
+        # AUDIT_WITNESS_FILE) or `none` (development only: production refuses it).
+        "AUDIT_WITNESS": env.str("AUDIT_WITNESS", "file"),
+        "AUDIT_WITNESS_FILE": env.str("AUDIT_WITNESS_FILE", str(instance_dir / "audit-witness.jsonl")),
         # Rows per database round trip of an audit export (the response is streamed batch by batch).
         "AUDIT_EXPORT_BATCH_SIZE": env.int("AUDIT_EXPORT_BATCH_SIZE", 1000),
         # --- face verification (identity/, app/face/services/sessions.py) ---
@@ -305,6 +323,12 @@ def validate_production(settings: Mapping) -> None:
         problems.append("DATA_ENCRYPTION_KEYS is missing or contains the development key")
     if settings.get("SANDBOX_ENABLED"):
         problems.append("SANDBOX_ENABLED must be off in production")
+    if not settings.get("AUDIT_SIGNING_KEY") or settings.get("AUDIT_SIGNING_KEY") == DEV_AUDIT_SIGNING_KEY:
+        problems.append("AUDIT_SIGNING_KEY is missing or still the sandbox key (flask audit generate-key makes one)")
+    if str(settings.get("AUDIT_LOG_ORIGIN", "")).startswith("sandbox."):
+        problems.append("AUDIT_LOG_ORIGIN is still the sandbox origin (name the log, e.g. zsb.example.gov.cn/audit)")
+    if settings.get("AUDIT_WITNESS") == "none":
+        problems.append("AUDIT_WITNESS must publish checkpoints outside the database in production (file)")
     if settings.get("PASSWORD_HASH_PROFILE") not in PRODUCTION_HASH_PROFILES:
         problems.append(f"PASSWORD_HASH_PROFILE must be one of {', '.join(PRODUCTION_HASH_PROFILES)} in production")
     if str(settings.get("FACE_PROVIDER") or "").strip() in ("", "sandbox"):

@@ -64,11 +64,18 @@ def dev_command(host: str, port: int):
 
     click.echo(f"{'notification worker':<32}every {app.config['NOTIFY_POLL_SECONDS']}s")
     stop_worker = start_worker_thread(app)
+    # The checkpointer, so the audit logs get signed checkpoints (and their witness file) as they grow.
+    from app.audit.transparency import start_checkpointer_thread
+
+    click.echo(f"{'audit checkpointer':<32}at least every {app.config['AUDIT_CHECKPOINT_SECONDS']:g}s, "
+               f"witness {app.config['AUDIT_WITNESS_FILE'] if app.config['AUDIT_WITNESS'] == 'file' else 'none'}")
+    stop_checkpointer = start_checkpointer_thread(app)
     try:
         # run_simple, not app.run: Flask ignores app.run() inside a `flask` CLI command.
         run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=PathOnlyRequestHandler)
     finally:
         stop_worker.set()
+        stop_checkpointer.set()
         for server in servers.values():
             server.stop()
 

@@ -19,6 +19,7 @@ import os
 import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -121,7 +122,7 @@ def bureau_servers():
 
 
 @pytest.fixture(scope="session")
-def test_settings(database_url, wechat_server, bureau_servers) -> dict:
+def test_settings(database_url, wechat_server, bureau_servers, tmp_path_factory) -> dict:
     """Overrides every test app starts from; tests that need another app add to a copy."""
     return {
         "APP_ENV": "testing",
@@ -143,6 +144,8 @@ def test_settings(database_url, wechat_server, bureau_servers) -> dict:
         "CONNECTOR_HEALTH_RETRIES": 0,
         # Uploads stay in memory: a test run writes nothing into the repository's instance directory.
         "UPLOAD_STORAGE": "memory",
+        # The audit logs' witness: a file of this run's, emptied with the tables before each test.
+        "AUDIT_WITNESS_FILE": str(tmp_path_factory.mktemp("witness") / "audit-witness.jsonl"),
     }
 
 
@@ -180,6 +183,8 @@ def fresh_state(request, test_settings):
     app = request.getfixturevalue("app")
     with app.app_context():
         _restore_seeded_state(app)
+        # The chains were emptied: so is the file that witnesses their checkpoints.
+        Path(app.config["AUDIT_WITNESS_FILE"]).unlink(missing_ok=True)
         _prepare_bureaus()
         _flush_redis(test_settings)
         from app.state import create_store

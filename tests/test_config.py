@@ -1,32 +1,18 @@
 """Production refuses unsafe settings, naming each variable; development runs on defaults."""
 
 import pytest
-from cryptography.fernet import Fernet
 
 from app import create_app
 from app.config import ConfigError
+from tests.helpers import PRODUCTION_SETTINGS
 
-SAFE = {
-    "APP_ENV": "production",
-    "SECRET_KEY": "s" * 40,
-    "JWT_SECRET_KEY": "j" * 40,
-    "PSEUDONYM_KEY": "p" * 40,
-    "DATA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-    "WECHAT_APPID": "wx0123456789abcdef",
-    "WECHAT_SECRET": "a-real-secret",
-    "WECHAT_API_BASE": "https://api.weixin.qq.com",
-    "WECHAT_SUBSCRIBE_TEMPLATE_ID": "Hb7kT0yPZ2Gx9cQe1mA4rLdNw3sVfU8oJ6iK5nBtYpE",
-    "WECHAT_ACCOUNT_TEMPLATE_ID": "q3Wm8ZtR1yUe5xKc0LvBn7sDa2FgHj4PoI9uTrEwQsY",
-    "DATABASE_URL": "postgresql://app@db.internal/zsb",
-    "REDIS_URL": "redis://cache.internal:6379/0",
-    "SANDBOX_ENABLED": False,
-}
+SAFE = PRODUCTION_SETTINGS
 
 
 def production_env(monkeypatch, **changes):
     for name in ("SECRET_KEY", "JWT_SECRET_KEY", "PSEUDONYM_KEY", "DATA_ENCRYPTION_KEYS", "WECHAT_APPID",
                  "WECHAT_SECRET", "WECHAT_API_BASE", "WECHAT_SUBSCRIBE_TEMPLATE_ID", "WECHAT_ACCOUNT_TEMPLATE_ID",
-                 "DATABASE_URL", "REDIS_URL",
+                 "DATABASE_URL", "REDIS_URL", "AUDIT_SIGNING_KEY", "AUDIT_LOG_ORIGIN", "AUDIT_WITNESS",
                  "SANDBOX_ENABLED"):
         monkeypatch.delenv(name, raising=False)
     settings = {**SAFE, **changes}
@@ -59,6 +45,9 @@ def test_production_starts_with_safe_settings(monkeypatch):
         ({"REDIS_URL": None}, "REDIS_URL"),
         ({"SANDBOX_ENABLED": True}, "SANDBOX_ENABLED"),
         ({"PASSWORD_HASH_PROFILE": "CHEAPEST"}, "PASSWORD_HASH_PROFILE"),
+        ({"AUDIT_SIGNING_KEY": None}, "AUDIT_SIGNING_KEY"),
+        ({"AUDIT_LOG_ORIGIN": None}, "AUDIT_LOG_ORIGIN"),
+        ({"AUDIT_WITNESS": "none"}, "AUDIT_WITNESS"),
     ],
 )
 def test_production_refuses_unsafe_settings_and_names_the_variable(monkeypatch, change, variable):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import marshmallow as ma
 from marshmallow import fields
 from marshmallow.validate import Length, OneOf, Range
@@ -13,7 +15,7 @@ from app.web.jsontypes import WholeNumber
 from app.web.schemas import PRINTABLE_PATTERN, FullMatch, RequestSchema, UtcDateTime, opaque_id
 
 VERIFIABLE_LOGS = ("data-access", "face-verifications", "auditor-access", "all")
-EXPORT_FORMATS = ("csv", "jsonl")
+EXPORT_FORMATS = ("csv", "jsonl", "bundle")
 MAX_LIMIT = 500
 
 
@@ -62,8 +64,18 @@ class DataAccessSearchSchema(DataAccessQuerySchema):
 
 
 class ExportQuerySchema(TimeRangeSchema):
-    format = fields.String(load_default="csv", validate=OneOf(EXPORT_FORMATS),
-                           metadata={"description": "csv (with a header row) or jsonl (one JSON object per line)"})
+    format = fields.String(load_default="csv", validate=OneOf(EXPORT_FORMATS), metadata={
+        "description": "csv (with a header row), jsonl (one JSON object per line), or bundle: an evidence "
+                       "bundle (JSON) with each record's salt, hashed payload and inclusion proof in a checkpoint "
+                       "signed for it, which `zsb-verify` checks offline"})
+    consistency_from = WholeNumber(validate=Range(min=0, max=2**31 - 1), metadata={
+        "description": "bundle only: also include the consistency proof from this older tree size (that of "
+                       "a checkpoint the auditor kept) to the bundle's checkpoint"})
+
+    @ma.validates_schema
+    def consistency_only_in_bundles(self, data, **kwargs):
+        if data.get("consistency_from") is not None and data.get("format") != "bundle":
+            raise ma.ValidationError("只有 format=bundle 时才能要求一致性证明", "consistency_from")
 
 
 class ChainRecordSchema(ma.Schema):
@@ -122,8 +134,17 @@ class ChainResultSchema(ma.Schema):
                               metadata={"description": "hash of the last verified record (null for `all`)"})
 
 
+class WitnessFindingSchema(ma.Schema):
+    log = fields.String(required=True)
+    checkpoint_size = fields.Integer(required=True, metadata={"description": "the witnessed checkpoint's size"})
+    reason = fields.String(required=True)
+
+
 class VerifyResultSchema(ChainResultSchema):
     logs = fields.Dict(keys=fields.String(), values=fields.Nested(ChainResultSchema), required=True)
+    witness = fields.List(fields.Nested(WitnessFindingSchema), required=True, metadata={
+        "description": "where a log no longer holds the latest checkpoint its witness published (rolled back "
+                       "below it, or its history rewritten); empty when all is well"})
     verified_at = fields.AwareDateTime(required=True)
     access_logged = fields.Boolean(
         required=True,
@@ -181,3 +202,50 @@ class FaceRecordSchema(ChainRecordSchema):
 
 class FacePageSchema(CursorPageSchema):
     items = fields.List(fields.Nested(FaceRecordSchema), required=True)
+
+
+# ------------------------------------------------------------------------------ checkpoints and proofs
+
+
+class Base64Bytes(fields.Field):
+    """Bytes (a hash) as standard base64, as RFC 9162 tools and the signed checkpoints spell them."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+HASHES = fields.List(Base64Bytes(), required=True, metadata={"description": "the proof's hashes, base64"})
+TREE_SIZE = Range(min=1, max=2**31 - 1)
+
+
+class InclusionQuerySchema(ma.Schema):
+    seq = WholeNumber(required=True, validate=TREE_SIZE, metadata={"description": "the record's seq"})
+    size = WholeNumber(validate=TREE_SIZE, metadata={
+        "description": "the tree size to prove inclusion in (a checkpoint's size); default: the latest "
+                       "checkpoint's, a new one when the record is newer"})
+
+
+class InclusionProofSchema(ma.Schema):
+    leaf_index = fields.Integer(required=True, metadata={"description": "seq − 1"})
+    tree_size = fields.Integer(required=True)
+    leaf_hash = Base64Bytes(required=True, metadata={"description": "the record's leaf hash (RFC 9162), base64"})
+    hashes = HASHES
+
+
+class ConsistencyQuerySchema(ma.Schema):
+    from_ = WholeNumber(required=True, data_key="from", attribute="from",
+                        validate=Range(min=0, max=2**31 - 1), metadata={"description": "the older tree size"})
+    to = WholeNumber(required=True, validate=Range(min=0, max=2**31 - 1),
+                     metadata={"description": "the newer tree size (at most the log's)"})
+
+
+class ConsistencyProofSchema(ma.Schema):
+    from_ = fields.Integer(required=True, data_key="from", attribute="from_size")
+    to = fields.Integer(required=True, attribute="to_size")
+    hashes = HASHES
+
+
+class PublicKeysSchema(ma.Schema):
+    keys = fields.List(fields.String(), required=True, metadata={
+        "description": "signed-note verifier keys `<name>+<hex key id>+<base64 key>` (Ed25519): the current "
+                       "signing key first, then retired ones whose checkpoints still verify"})

@@ -28,7 +28,7 @@ from app.connectors.models import AuditorAccessRecord, DataAccessRecord
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.face.models import FaceVerificationRecord
-from app.ledger import chain
+from app.ledger import chain, checkpoints
 from app.pii import vault
 from app.web.paging import CursorPage
 
@@ -231,8 +231,29 @@ def _csv_line(cells) -> str:
 # ------------------------------------------------------------------------------------------------ verify
 
 
-def verify(log: str, *, actor: str, request_id: str) -> dict:
-    """Verify one chain or all (`all`): {ok, checked, first_broken, head_hash, logs}; logged afterwards."""
+def witness_findings() -> list[checkpoints.WitnessFinding]:
+    """For each log, what its witness shows that the database no longer does (nothing when all is well)."""
+    found = (checkpoints.check_against_witness(model.CHAIN) for model in CHAINED_LOGS.values())
+    return [finding for finding in found if finding is not None]
+
+
+@dataclass
+class Verification:
+    """What POST /audit/verify answers: each chain's result, the first break of all, and the witness's word."""
+
+    ok: bool
+    checked: int
+    first_broken: dict | None
+    head_hash: str | None  # one chain's head; `all` spans several, whose heads are under `logs`
+    logs: dict[str, chain.VerifyResult]
+    witness: list[dict]
+    verified_at: datetime
+    access_logged: bool = False
+
+
+def verify(log: str, *, actor: str, request_id: str) -> Verification:
+    """Verify one chain or all (`all`) — its hash chain, its Merkle tree, and that it still holds the checkpoint
+    its witness published — and report the first break; logged afterwards."""
     if log == "all":
         names = list(CHAINED_LOGS)
     elif log in CHAINED_LOGS:
@@ -240,23 +261,27 @@ def verify(log: str, *, actor: str, request_id: str) -> dict:
     else:
         raise LogUnavailable(f"日志“{log}”尚未启用,无法校验", errors={"json": {"log": ["log_unavailable"]}})
     results = {name: chain.verify_chain(CHAINED_LOGS[name]) for name in names}
+    chains = {CHAINED_LOGS[name].CHAIN: name for name in names}
+    witness = [finding.as_dict() for finding in witness_findings() if finding.chain in chains]
     broken = next(((name, result) for name, result in results.items() if not result.ok), None)
-    answer = {
-        "ok": broken is None,
-        "checked": sum(result.checked for result in results.values()),
-        "first_broken": {"log": broken[0], **broken[1].first_broken} if broken else None,
-        # One chain's head; `all` spans several chains, whose heads are under `logs`.
-        "head_hash": results[names[0]].head_hash if len(names) == 1 else None,
-        "logs": {
-            name: {"ok": r.ok, "checked": r.checked, "first_broken": r.first_broken, "head_hash": r.head_hash}
-            for name, r in results.items()
-        },
-        "verified_at": datetime.now(UTC),
-    }
+    first_broken = {"log": broken[0], **broken[1].first_broken} if broken else None
+    if first_broken is None and witness:
+        finding = witness[0]
+        first_broken = {"log": finding["log"], "seq": finding["checkpoint_size"], "id": None,
+                        "reason": finding["reason"]}
+    answer = Verification(
+        ok=first_broken is None,
+        checked=sum(result.checked for result in results.values()),
+        first_broken=first_broken,
+        head_hash=results[names[0]].head_hash if len(names) == 1 else None,
+        logs=results,
+        witness=witness,
+        verified_at=datetime.now(UTC),
+    )
     try:
-        record_access(actor, "verify", log, {}, answer["checked"], request_id)
-        answer["access_logged"] = True
+        record_access(actor, "verify", log, {}, answer.checked, request_id)
+        answer.access_logged = True
     except chain.ChainUnavailable:
         # The one auditor call that must answer when the log cannot be written: it is how the break is found.
-        answer["access_logged"] = False
+        answer.access_logged = False
     return answer

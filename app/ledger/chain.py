@@ -19,15 +19,13 @@ neither reported as broken nor counted; the head row also reveals records delete
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import secrets
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from functools import cache
 from types import SimpleNamespace
 from typing import Any
@@ -35,9 +33,11 @@ from typing import Any
 from sqlalchemy import Connection, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from tlog import records
 
 from app.errors import AppError
 from app.extensions import db
+from app.ledger import tree
 from app.ledger.models import ChainedRecord, ChainHead
 from app.modelbase import utcnow
 
@@ -59,27 +59,10 @@ _HEADS = ChainHead.__table__
 _PENDING = "audit_chain_pending"  # session.info key of the records `appending` waits to write
 
 
-def _json_default(value: Any):
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"not JSON-serialisable in an audit record: {type(value).__name__}")
-
-
-def iso_utc(value: datetime) -> str:
-    """UTC ISO 8601 with microseconds and `Z`: one spelling per instant, so hashes are reproducible."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def canonical_json(payload: dict) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the bytes a record's hash is taken over."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_json_default).encode("utf-8")
-
-
-def record_hash(prev_hash: str, payload: dict) -> str:
-    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical_json(payload)).hexdigest()
+# One definition of how a record is hashed, shared with the offline verifier (tlog, which runs without us).
+canonical_json = records.canonical_json
+iso_utc = records.iso_utc
+record_hash = records.record_hash
 
 
 def append(model: type, **fields) -> Any:
@@ -211,7 +194,9 @@ def _write(connection: Connection, model: type, rows: list[dict]) -> list[dict]:
     unit of work has nothing left to decide, and its bookkeeping was most of the time spent logging a prefill.
     """
     keys, defaults = _columns(model)
-    seq, head_hash = _locked_head(connection, model)
+    seq, head_hash, tree_size = _locked_head(connection, model)
+    # A chain whose tree lags its records (records written before the tree existed) catches up first.
+    leaves = _leaves_of_records(connection, model, tree_size, seq) if tree_size < seq else []
     written = []
     for fields in rows:
         unknown = fields.keys() - keys.keys()
@@ -225,10 +210,11 @@ def _write(connection: Connection, model: type, rows: list[dict]) -> list[dict]:
         row["seq"] = seq
         row["prev_hash"] = head_hash
         row["recorded_at"] = utcnow()
+        row["leaf_salt"] = secrets.token_hex(16)
         # The model's own chain_payload, read from the row's values (the verifier calls it on the stored row).
-        row["record_hash"] = head_hash = record_hash(
-            head_hash, model.chain_payload(SimpleNamespace(**row, CHAIN=model.CHAIN,
-                                                           HASHED_FIELDS=model.HASHED_FIELDS)))
+        payload = payload_of(model, row)
+        row["record_hash"] = head_hash = record_hash(head_hash, payload)
+        leaves.append(records.record_leaf_hash(bytes.fromhex(row["leaf_salt"]), payload))
         written.append(row)
     try:
         connection.execute(model.__table__.insert(), written)
@@ -238,8 +224,29 @@ def _write(connection: Connection, model: type, rows: list[dict]) -> list[dict]:
         # The head was rolled back behind its records: appending would fork the chain. Never overwrite history.
         log.error("chain %s: the head row is behind its records; run `flask audit verify`", model.CHAIN)
         raise ChainUnavailable() from None
-    connection.execute(_HEADS.update().where(_HEADS.c.chain == model.CHAIN).values(seq=seq, head_hash=head_hash))
+    try:
+        tree.extend(connection, model.CHAIN, seq - len(leaves), leaves)
+    except IntegrityError:
+        # Nodes beyond the head: the head (or the tree's size) was rolled back. As above, never overwrite.
+        log.error("chain %s: its Merkle tree holds nodes beyond the head; run `flask audit verify`", model.CHAIN)
+        raise ChainUnavailable() from None
+    connection.execute(_HEADS.update().where(_HEADS.c.chain == model.CHAIN)
+                       .values(seq=seq, head_hash=head_hash, tree_size=seq))
     return written
+
+
+def payload_of(model: type, row: Mapping[str, Any]) -> dict:
+    """What a record's hashes are taken over, from its row's values (a mapping of column → value)."""
+    return model.chain_payload(SimpleNamespace(**row, CHAIN=model.CHAIN, HASHED_FIELDS=model.HASHED_FIELDS))
+
+
+def _leaves_of_records(connection: Connection, model: type, after: int, up_to: int) -> list[bytes]:
+    """The leaf hashes of the records after seq `after` up to `up_to`, from the rows as stored."""
+    table = model.__table__
+    rows = connection.execute(
+        select(table).where(table.c.seq > after, table.c.seq <= up_to).order_by(table.c.seq)
+    ).mappings()
+    return [records.record_leaf_hash(bytes.fromhex(row["leaf_salt"]), payload_of(model, row)) for row in rows]
 
 
 @cache
@@ -261,14 +268,15 @@ def _head_behind(model: type, head_seq: int) -> bool:
         return (connection.execute(select(func.max(model.seq))).scalar() or 0) > head_seq
 
 
-def _locked_head(connection: Connection, model: type) -> tuple[int, str]:
-    """(seq, head_hash) of the chain's head row, locked for this transaction; created on the first record.
+def _locked_head(connection: Connection, model: type) -> tuple[int, str, int]:
+    """(seq, head_hash, tree_size) of the chain's head row, locked for this transaction; created on the first record.
 
     A chain that has records but no head lost its head (deleted with the tail, or by hand): starting a new
     chain over the old records would hide that, so it is ChainUnavailable until an operator has looked.
     """
     chain = model.CHAIN
-    query = select(_HEADS.c.seq, _HEADS.c.head_hash).where(_HEADS.c.chain == chain).with_for_update()
+    query = select(_HEADS.c.seq, _HEADS.c.head_hash, _HEADS.c.tree_size).where(_HEADS.c.chain == chain) \
+        .with_for_update()
     head = connection.execute(query).first()
     if head is None and connection.execute(select(func.max(model.seq))).scalar() is not None:
         log.error("chain %s has records but no head row; run `flask audit verify`", chain)
@@ -280,7 +288,7 @@ def _locked_head(connection: Connection, model: type) -> tuple[int, str]:
         except IntegrityError:
             pass
         head = connection.execute(query).one()
-    return head.seq, head.head_hash
+    return head.seq, head.head_hash, head.tree_size
 
 
 @dataclass

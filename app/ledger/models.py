@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import BigInteger, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.modelbase import UTCDateTime
+from app.modelbase import IdMixin, UTCDateTime, utcnow
 
 
 class ChainHead(db.Model):
@@ -20,12 +20,44 @@ class ChainHead(db.Model):
     chain: Mapped[str] = mapped_column(String(40), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, nullable=False)
     head_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # How many of the chain's records the Merkle tree holds (== seq but while a migrated chain catches up).
+    tree_size: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+
+class TreeNode(db.Model):
+    """The hash of one complete subtree of a chain's Merkle tree (RFC 9162): level 0 are the leaves, node
+    (level, index) covers leaves [index·2^level, (index+1)·2^level). Every proof and root is composed from
+    these (tlog.merkle's plans), so nothing is ever recomputed from the records themselves."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    index: Mapped[int] = mapped_column("idx", BigInteger, primary_key=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+
+
+class Checkpoint(IdMixin, db.Model):
+    """A signed checkpoint (C2SP tlog-checkpoint in a signed note) of a chain's tree: what auditors and the
+    witness hold. One per tree size: two different checkpoints of one size would be a split view."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (UniqueConstraint("chain", "tree_size", name="uq_audit_checkpoints_chain_size"),)
+
+    chain: Mapped[str] = mapped_column(String(40), nullable=False)
+    tree_size: Mapped[int] = mapped_column(Integer, nullable=False)
+    root_hash: Mapped[str] = mapped_column(String(64), nullable=False)  # hex
+    note: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 
 class ChainColumns:
     """seq / prev_hash / record_hash / recorded_at, for every chained log table."""
 
     seq: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
+    # The random salt of the record's leaf in the Merkle tree (tlog.records.leaf_data): the tree commits to
+    # the record without revealing it, so a proof can be shown while the record stays private.
+    leaf_salt: Mapped[str] = mapped_column(String(32), nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)

@@ -21,6 +21,7 @@ from app.integrations.wechat import (
 from app.sandbox.server import serve
 from app.sandbox.wechat import create_wechat_app
 from httpkit.session import create_session
+from tests.helpers import PRODUCTION_SETTINGS
 from wechatkit import WeChatPlatform
 
 APPID, SECRET = "wx-sandbox-appid", "sandbox-wechat-secret"
@@ -127,21 +128,10 @@ def test_stand_in_answers_like_wechat(wechat_server):
 
 
 def test_sandbox_is_not_imported_in_production_mode():
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "APP_ENV": "production",
-        "SECRET_KEY": "s" * 40,
-        "JWT_SECRET_KEY": "j" * 40,
-        "PSEUDONYM_KEY": "p" * 40,
-        "WECHAT_APPID": "wx0123456789abcdef",
-        "WECHAT_SECRET": "a-real-looking-wechat-secret",
-        "WECHAT_API_BASE": "https://api.weixin.qq.com",
-        "WECHAT_SUBSCRIBE_TEMPLATE_ID": "Hb7kT0yPZ2Gx9cQe1mA4rLdNw3sVfU8oJ6iK5nBtYpE",
-        "WECHAT_ACCOUNT_TEMPLATE_ID": "q3Wm8ZtR1yUe5xKc0LvBn7sDa2FgHj4PoI9uTrEwQsY",
-        "DATA_ENCRYPTION_KEYS": "Zm9yLXRlc3RzLW9ubHktMDEyMzQ1Njc4OWFiY2RlZmc=",
-        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
-        "REDIS_URL": "redis://127.0.0.1:1/0",
-    }
+    env = {"PATH": os.environ.get("PATH", ""),
+           **{name: str(value) for name, value in PRODUCTION_SETTINGS.items() if name != "SANDBOX_ENABLED"},
+           # Nothing answers there: the import check must not need a database or Redis.
+           "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "REDIS_URL": "redis://127.0.0.1:1/0"}
     code = (
         "import sys; from app import create_app; app = create_app(); "
         "assert app.config['SANDBOX_ENABLED'] is False; "

@@ -30,6 +30,7 @@ STAFF_ROLES = {"admin": "admin", "auditor": "auditor", "reviewer": "reviewer-gjj
                "agent": "agent"}
 
 _STATS_RANGE = "from before to, at most 366 days apart (a relation between two parameters)"
+_TREE = "sizes and seqs within the log as it is now, seq ≤ size and from ≤ to (data only the server has)"
 _CURSOR = "a cursor is opaque: only one the server issued continues a query"
 _MATTER = {
     "json.department": "an implementing department the catalogue holds (data only the server has)",
@@ -68,6 +69,13 @@ UNSTATABLE: dict[str, dict[str, str]] = {
     "GET /api/v1/stats/face": {"query.from": _STATS_RANGE},
     "GET /api/v1/stats/applications": {"query.from": _STATS_RANGE},
     "GET /api/v1/stats/evaluations": {"query.from": _STATS_RANGE},
+    "GET /api/v1/audit/{log}/export": {
+        "query.consistency_from": "a bundle only, and at most the log's size (a relation, and data only the "
+                                  "server has)"},
+    "GET /api/v1/audit/{log}/proof/inclusion": {
+        "query.seq": _TREE, "query.size": _TREE},
+    "GET /api/v1/audit/{log}/proof/consistency": {
+        "query.from": _TREE, "query.to": _TREE},
 }
 
 load_all_checks()

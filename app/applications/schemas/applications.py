@@ -278,6 +278,9 @@ class DataAccessViewSchema(ma.Schema):
     """One access to the citizen's data, as the citizen sees it."""
 
     id = fields.String(required=True)
+    seq = fields.Integer(required=True, metadata={
+        "description": "its place in the data-access log: GET /api/v1/audit/data-access/proof/inclusion?seq= "
+                       "proves it is in the log"})
     at = fields.AwareDateTime(required=True)
     connector = fields.String(required=True)
     bureau = fields.String(required=True)

@@ -45,6 +45,7 @@ def _citizen_item(record: DataAccessRecord, matter_code: str | None, matter_name
     kind = record.actor.partition(":")[0]
     return {
         "id": record.id,
+        "seq": record.seq,
         "at": record.recorded_at,
         "connector": record.connector_id,
         "bureau": record.bureau,

@@ -48,10 +48,15 @@ def audit_group():
     """The tamper-evident audit logs."""
 
 
+def log_option(help_text: str):
+    """`--log all|<one chained log>`, for the audit commands."""
+    return click.option("--log", "log_name", default="all", show_default=True,
+                        type=click.Choice(["all", "data-access", "auditor-access", "face-verifications"]),
+                        help=help_text)
+
+
 @audit_group.command("verify")
-@click.option("--log", "log_name", default="all", show_default=True,
-              type=click.Choice(["all", "data-access", "auditor-access", "face-verifications"]),
-              help="the chain to verify")
+@log_option("the chain to verify")
 @with_appcontext
 def audit_verify_command(log_name):
     """Recompute a hash chain and report the first broken link; exits 1 when a chain is broken."""
@@ -76,9 +81,7 @@ def audit_verify_command(log_name):
 
 
 @audit_group.command("checkpoint")
-@click.option("--log", "log_name", default="all", show_default=True,
-              type=click.Choice(["all", "data-access", "auditor-access", "face-verifications"]),
-              help="the log to cut a checkpoint of")
+@log_option("the log to cut a checkpoint of")
 @with_appcontext
 def audit_checkpoint_command(log_name):
     """Cut, sign and publish a checkpoint of each log now, and print the signed notes."""

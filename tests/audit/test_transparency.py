@@ -299,3 +299,17 @@ def test_a_second_checkpoint_of_a_size_an_auditor_holds_is_a_split_view(app, cli
         "format": "bundle", "consistency_from": size}).get_data(as_text=True))
     report = evidence.verify_bundle({**bundle, "records": []}, public_verifiers(client), previous=kept)
     assert not report.ok and "consisten" in report.first_failure
+
+
+def test_the_operators_commands_cut_checkpoints_and_make_keys(app, client, auditor):
+    grow(client, auditor, 2)
+    runner = app.test_cli_runner()
+    cut = runner.invoke(args=["audit", "checkpoint", "--log", "auditor-access"])
+    assert cut.exit_code == 0, cut.output
+    assert Checkpoint.parse(note.open(cut.output.rstrip("\n") + "\n", public_verifiers(client)).text).size >= 2
+    made = runner.invoke(args=["audit", "generate-key", "zsb.example.gov.cn/audit"])
+    assert made.exit_code == 0, made.output
+    signer_line, verifier_line = made.output.splitlines()
+    signer = note.Signer.from_key(signer_line.removeprefix("AUDIT_SIGNING_KEY="))
+    verifier = note.Verifier.from_key(verifier_line.removeprefix("verifier key: "))
+    assert verifier.verify(b"x", signer.sign(b"x"))

@@ -49,13 +49,14 @@ def register_extensions(app: Flask) -> None:
     """Database, migrations, JWT, rate limiter, OpenAPI, shared state and the personal-data vault."""
     from app import pii
     from app.accounts import guard as auth
-    from app.extensions import api, db, jwt, limiter, migrate
+    from app.extensions import api, csrf, db, jwt, limiter, migrate
     from app.state import create_store
     from app.web import openapi
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _ensure_sqlite_dir(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
+    csrf.init_app(app)  # checks only where a blueprint asks (the console): WTF_CSRF_CHECK_DEFAULT is off
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
     auth.init_app(app)
@@ -71,7 +72,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Every API blueprint, through flask-smorest so each lands in the OpenAPI document; /docs's own assets."""
+    """Every API blueprint, through flask-smorest so each lands in the OpenAPI document; /docs's own assets;
+    the staff console (plain Flask: HTML pages are no part of the API's document)."""
+    from app import console
     from app.blueprints import BLUEPRINTS
     from app.extensions import api
     from app.web import docs_assets
@@ -79,6 +82,7 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_assets.blp)
+    console.init_app(app)
 
 
 def register_request_guards(app: Flask) -> None:

@@ -57,19 +57,25 @@ def log_option(help_text: str):
 
 @audit_group.command("verify")
 @log_option("the chain to verify")
+@click.option("--incremental", is_flag=True,
+              help="re-hash only the records after each chain's newest checkpoint that holds (default: all); "
+                   "misses edits to the records before it")
 @with_appcontext
-def audit_verify_command(log_name):
-    """Recompute a hash chain and report the first broken link; exits 1 when a chain is broken."""
+def audit_verify_command(log_name, incremental):
+    """Recompute each chain, its Merkle tree and its checkpoints and report the first failure; exits 1 when a
+    chain is broken."""
     from app.audit import services as audit
     from app.errors import AppError
 
     try:
-        result = audit.verify(log_name, actor="cli", request_id=uuid.uuid4().hex)
+        result = audit.verify(log_name, actor="cli", request_id=uuid.uuid4().hex, incremental=incremental)
     except AppError as exc:
         raise click.ClickException(exc.message) from None
     for name, chain in result.logs.items():
         state = "ok" if chain.ok else "BROKEN"
-        click.echo(f"{name}: {state}, {chain.checked} records, head {chain.head_hash}")
+        since = f" after checkpoint {chain.started_after}" if chain.started_after else ""
+        click.echo(f"{name}: {state}, {chain.checked} records{since}, {chain.checkpoints} checkpoints, "
+                   f"head {chain.head_hash}")
         if chain.first_broken:
             broken = chain.first_broken
             click.echo(f"  first broken: seq {broken['seq']} (id {broken['id']}): {broken['reason']}")

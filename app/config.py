@@ -143,6 +143,21 @@ def base_settings(env: Settings) -> dict:
         # Staff login attempts per client address, whatever the username (Flask-Limiter syntax): the
         # per-username lockout alone would let one address try a common password on every account.
         "STAFF_LOGIN_RATE_LIMIT": env.str("STAFF_LOGIN_RATE_LIMIT", "30 per minute"),
+        # --- the staff console (app/console/): a server-side session in the state store ---
+        # It ends after this long without a request, and this long after login whatever happens.
+        "CONSOLE_IDLE_SECONDS": env.int("CONSOLE_IDLE_SECONDS", 30 * 60),
+        "CONSOLE_ABSOLUTE_SECONDS": env.int("CONSOLE_ABSOLUTE_SECONDS", 8 * 3600),
+        # Flask's cookie carries only the session's opaque id (and the CSRF token's seed): JavaScript never
+        # reads it, other sites' forms and requests never send it, and only over HTTPS in production.
+        "SESSION_COOKIE_NAME": "zsb_console",
+        "SESSION_COOKIE_PATH": "/console",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env.bool("SESSION_COOKIE_SECURE", False),
+        # CSRF is checked by the console's blueprint only (app/extensions.py says why), its token lives as
+        # long as the session (whose timeouts bound it), not an hour of its own.
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        "WTF_CSRF_TIME_LIMIT": None,
         "RATELIMIT_ENABLED": env.bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_DEFAULT": env.str("RATELIMIT_DEFAULT", "600 per minute"),
@@ -208,6 +223,14 @@ def base_settings(env: Settings) -> dict:
         "AUDIT_WITNESS_FILE": env.str("AUDIT_WITNESS_FILE", str(instance_dir / "audit-witness.jsonl")),
         # Rows per database round trip of an audit export (the response is streamed batch by batch).
         "AUDIT_EXPORT_BATCH_SIZE": env.int("AUDIT_EXPORT_BATCH_SIZE", 1000),
+        # How records enter the audit chains (app/ledger/sequencer.py): `auto` queues them and lets one
+        # sequencer per chain chain them in batches on PostgreSQL (one writer at a time holding the chain's
+        # head costs about 1.6 ms per append, so ~600 records/s per chain however many writers), and writes
+        # directly on SQLite (one writer at a time anyway); `off` writes directly everywhere.
+        "AUDIT_SEQUENCER": env.str("AUDIT_SEQUENCER", "auto"),
+        # The longest an append waits for its records to be sequenced (they are durable before that) before
+        # answering 503 audit_log_unavailable: what a dead or stuck sequencer costs a request.
+        "AUDIT_SEQUENCE_WAIT_SECONDS": env.float("AUDIT_SEQUENCE_WAIT_SECONDS", 5.0),
         # --- face verification (identity/, app/face/services/sessions.py) ---
         # The adapter by registry name: sandbox (development only; production refuses it), wechat, local, or a
         # third-party adapter's entry-point name. Production defaults to wechat (人脸核身, authoritative).
@@ -300,6 +323,8 @@ def production(env: Settings) -> dict:
     settings["FACE_PROVIDER"] = env.str("FACE_PROVIDER", "wechat")
     # Citizens have the released mini-program: messages open it, not a developer build.
     settings["NOTIFY_MINIPROGRAM_STATE"] = env.str("NOTIFY_MINIPROGRAM_STATE", "formal")
+    # The console's cookie only over HTTPS (behind the TLS-terminating proxy, TRUSTED_PROXIES).
+    settings["SESSION_COOKIE_SECURE"] = env.bool("SESSION_COOKIE_SECURE", True)
     return settings
 
 

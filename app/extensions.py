@@ -6,6 +6,7 @@ from flask import current_app
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -32,6 +33,10 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
 api = Api()
+# CSRF protection for the staff console's forms and htmx requests only: WTF_CSRF_CHECK_DEFAULT is off
+# (app/config.py), the console's blueprint checks each of its requests (app/console/views.py); the JSON API
+# takes bearer tokens, which a browser never sends by itself, so it needs none.
+csrf = CSRFProtect()
 # Storage (memory or Redis) is chosen from each app's config in create_app; the default limit is read from
 # the config per request, so it too belongs to the app.
 limiter = PerAppLimiter(key_func=client_address, default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]])

@@ -30,6 +30,12 @@ class EphemeralStore(Protocol):
     def delete(self, key: str) -> None:
         """Forget `key`."""
 
+    def put(self, key: str, value: str, ttl_seconds: int) -> None:
+        """Keep the short text `value` under `key` for `ttl_seconds` (e.g. a console session's record)."""
+
+    def get(self, key: str) -> str | None:
+        """The text put under `key`, or None when absent or expired."""
+
     def ping(self) -> bool:
         """Whether the backing service answers (False, not an exception, when it does not)."""
 
@@ -40,7 +46,7 @@ class MemoryStore:
     def __init__(self, clock=time.monotonic):
         self._clock = clock
         self._lock = threading.Lock()
-        self._data: dict[str, tuple[int, float]] = {}
+        self._data: dict[str, tuple[int | str, float]] = {}
 
     def _live(self, key: str):
         item = self._data.get(key)
@@ -75,6 +81,15 @@ class MemoryStore:
         with self._lock:
             self._data.pop(key, None)
 
+    def put(self, key: str, value: str, ttl_seconds: int) -> None:
+        with self._lock:
+            self._data[key] = (value, self._clock() + ttl_seconds)
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            item = self._live(key)
+            return item[0] if item and isinstance(item[0], str) else None
+
     def ping(self) -> bool:
         return True
 
@@ -108,6 +123,13 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self._redis.delete(self._key(key))
+
+    def put(self, key: str, value: str, ttl_seconds: int) -> None:
+        self._redis.set(self._key(key), value.encode(), ex=max(1, int(ttl_seconds)))
+
+    def get(self, key: str) -> str | None:
+        value = self._redis.get(self._key(key))
+        return value.decode() if value is not None else None
 
     def ping(self) -> bool:
         import redis

@@ -226,7 +226,7 @@ def main() -> None:
     from app import create_app
     from app.extensions import db
     from app.face.models import FaceVerificationRecord
-    from app.ledger.chain import verify_chain
+    from app.ledger.verify import verify_chain
 
     url, name = create_database(args.database_url)
     print(f"database {name}; {args.records:,} records, {args.citizens} citizens, {args.days} days")

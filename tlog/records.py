@@ -70,8 +70,16 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 
 def canonical_encoder() -> Callable[[Mapping], str]:
-    """canonical_json as a reusable function: `encode(payload).encode("utf-8")` is `canonical_json(payload)`."""
-    return _CANONICAL.encode
+    """canonical_json as a reusable function: `encode(payload).encode("utf-8")` is `canonical_json(payload)`.
+
+    On CPython it calls the C encoder that `_CANONICAL.encode` would build on every call, built once (without
+    the check for circular references, which a record read from columns cannot have).
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _CANONICAL.encode
+    encode = make(None, _default, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    return lambda payload: "".join(encode(payload, 0))
 
 
 def record_hash_of(prev_hash_hex: str, body: bytes) -> str:

@@ -29,6 +29,7 @@ from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.face.models import FaceVerificationRecord
 from app.ledger import chain, checkpoints
+from app.ledger.verify import VerifyResult, verify_chain
 from app.pii import vault
 from app.web.paging import CursorPage
 
@@ -245,22 +246,24 @@ class Verification:
     checked: int
     first_broken: dict | None
     head_hash: str | None  # one chain's head; `all` spans several, whose heads are under `logs`
-    logs: dict[str, chain.VerifyResult]
+    logs: dict[str, VerifyResult]
     witness: list[dict]
     verified_at: datetime
     access_logged: bool = False
 
 
-def verify(log: str, *, actor: str, request_id: str) -> Verification:
-    """Verify one chain or all (`all`) — its hash chain, its Merkle tree, and that it still holds the checkpoint
-    its witness published — and report the first break; logged afterwards."""
+def verify(log: str, *, actor: str, request_id: str, incremental: bool = False,
+           reason: str | None = None) -> Verification:
+    """Verify one chain or all (`all`) — its hash chain, its Merkle tree and checkpoints, and that it still holds
+    the checkpoint its witness published — and report the first break; logged afterwards. `incremental`: from
+    each chain's newest checkpoint that holds (app/ledger/verify.py says what that leaves unchecked)."""
     if log == "all":
         names = list(CHAINED_LOGS)
     elif log in CHAINED_LOGS:
         names = [log]
     else:
         raise LogUnavailable(f"日志“{log}”尚未启用,无法校验", errors={"json": {"log": ["log_unavailable"]}})
-    results = {name: chain.verify_chain(CHAINED_LOGS[name]) for name in names}
+    results = {name: verify_chain(CHAINED_LOGS[name], since_checkpoint=incremental) for name in names}
     chains = {CHAINED_LOGS[name].CHAIN: name for name in names}
     witness = [finding.as_dict() for finding in witness_findings() if finding.chain in chains]
     broken = next(((name, result) for name, result in results.items() if not result.ok), None)
@@ -279,7 +282,8 @@ def verify(log: str, *, actor: str, request_id: str) -> Verification:
         verified_at=datetime.now(UTC),
     )
     try:
-        record_access(actor, "verify", log, {}, answer.checked, request_id)
+        # The console asks each verification's reason; it is logged with it (the API's carry none).
+        record_access(actor, "verify", log, {"reason": reason}, answer.checked, request_id)
         answer.access_logged = True
     except chain.ChainUnavailable:
         # The one auditor call that must answer when the log cannot be written: it is how the break is found.

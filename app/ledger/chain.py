@@ -3,24 +3,27 @@
 Each record carries `seq` (1, 2, 3… per chain), `prev_hash` (the previous record's hash; 64 zeros for the
 first) and `record_hash` = SHA-256 over `prev_hash` and the canonical JSON of the record (sorted keys, no
 spaces, UTF-8, times as UTC ISO 8601 with a `Z`). Changing a field, deleting a row or reordering rows breaks
-the chain at the first affected record, which `verify_chain` reports.
+the chain at the first affected record, which `app.ledger.verify.verify_chain` reports.
+
+On PostgreSQL (AUDIT_SEQUENCER=auto) writers queue their records and one sequencer per chain chains them in
+batches (app/ledger/sequencer.py says why and how); `_write` below is what it runs for each batch. The direct
+path, on SQLite and with AUDIT_SEQUENCER=off, runs that same `_write` in each writer's transaction.
 
 Writes are serialized per chain: the chain's head row in `audit_chain_heads` is locked (`SELECT … FOR UPDATE`
-on PostgreSQL) in the writer's transaction. SQLite has no row locks, so there the writer's transaction starts
+on PostgreSQL) in the writing transaction. SQLite has no row locks, so there the writer's transaction starts
 with `BEGIN IMMEDIATE`, which takes the database's write lock before the head is read (two processes cannot
 read the same head), and a process-local lock keeps one process's threads from queueing on that lock. A unique
 (seq) constraint per chain table is the last safety net.
 The application never updates or deletes a record; only `append` / `append_many` (a transaction of their own)
 and `appending` (within the caller's next commit, falling back to a transaction of its own) write them.
 
-`verify_chain` reads the head first and checks the records up to it, so records appended while it runs are
-neither reported as broken nor counted; the head row also reveals records deleted from the end of a chain.
+Verification (of the chain, its Merkle tree and its checkpoints) is app/ledger/verify.py's.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -33,16 +36,15 @@ from typing import Any
 from sqlalchemy import Connection, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from tlog import records
 
 from app.errors import AppError
 from app.extensions import db
-from app.ledger import tree
+from app.ledger import sequencer, tree
 from app.ledger.models import ChainedRecord, ChainHead
 from app.modelbase import utcnow
+from tlog import records
 
-__all__ = ["ChainUnavailable", "ChainedRecord", "VerifyResult", "append", "append_many", "appending",
-           "verify_chain"]
+__all__ = ["ChainUnavailable", "ChainedRecord", "append", "append_many", "appending"]
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
@@ -70,19 +72,26 @@ def append(model: type, **fields) -> Any:
 
     Callers pass only the record's own fields; seq, hashes and time are set here. The record is committed
     before this returns, independently of the caller's unit of work, so a later failure in the request
-    cannot lose the log line (and an audit write failure raises, so nothing is done unlogged).
+    cannot lose the log line (and an audit write failure raises, so nothing is done unlogged). It is in the
+    chain too (seq and hashes set) unless the sequencer could not chain it within AUDIT_SEQUENCE_WAIT_SECONDS:
+    ChainUnavailable then, the record staying queued.
     """
     return append_many(model, [fields])[0]
 
 
-def append_many(model: type, rows: list[dict]) -> list[Any]:
+def append_many(model: type, rows: list[dict], *, wait: bool = True) -> list[Any]:
     """Append several records to `model`'s chain, in order, in one transaction (all or none are written).
 
     One lock of the head, one INSERT of all rows and one commit for a batch. Returns the records as written
-    (objects in no session).
+    (objects in no session). With the sequencer, `wait=False` returns once they are committed (queued: their
+    seq and hashes may not be known yet).
     """
     if not rows:
         return []
+    if sequencer.active():
+        ticket = sequencer.submit(model, rows)
+        written = ticket.wait(sequencer.wait_seconds()) if wait else ticket.wait_durable(sequencer.wait_seconds())
+        return [model(**row) for row in written]
     # Own connection: independent of the request's transaction. Callers must not hold an uncommitted write of
     # their own on SQLite at this point (SQLite allows one writer at a time).
     with _local_locks[model.CHAIN], db.engine.connect() as connection, connection.begin():
@@ -93,7 +102,7 @@ def append_many(model: type, rows: list[dict]) -> list[Any]:
 
 
 @contextmanager
-def appending(session: Session, model: type, rows: list[dict]) -> Iterator[None]:
+def appending(session: Session, model: type, rows: list[dict], *, wait: bool = True) -> Iterator[None]:
     """Append `rows` to `model`'s chain in the transaction of `session`'s next commit: the block's or, failing
     that, one at the end of the block.
 
@@ -106,13 +115,18 @@ def appending(session: Session, model: type, rows: list[dict]) -> Iterator[None]
 
     If the block raises before that commit, or the commit fails, the session is rolled back and the records
     are appended on their own (`append_many`) before the error goes on: the caller's failure cannot lose them.
+
+    With the sequencer the records are queued in that transaction instead (durable with it, never without
+    it), and the block's end waits until they are in the chain unless `wait` is false (see `append`).
     """
     if not rows:
         yield
         return
     if _PENDING in session.info:
         raise RuntimeError("one pending batch of chain records per session at a time")
-    pending = _Pending(model, list(rows))
+    queued = sequencer.active()
+    # Checked and given their ids now: the same ids whichever transaction finally takes them.
+    pending = _Pending(model, sequencer.prepare(model, list(rows)) if queued else list(rows), queued=queued)
     session.info[_PENDING] = pending
     try:
         yield
@@ -126,11 +140,28 @@ def appending(session: Session, model: type, rows: list[dict]) -> Iterator[None]
             finally:
                 pending.release()
                 append_many(model, pending.rows)
+        elif wait:
+            _chained(pending, quiet=True)  # committed before the block failed: read back like any other
         raise
+    else:
+        if wait:
+            _chained(pending)
     finally:
         pending.release()
         if session.info.get(_PENDING) is pending:
             del session.info[_PENDING]
+
+
+def _chained(pending: _Pending, *, quiet: bool = False) -> None:
+    """Wait until the records `appending` queued are in the chain; `quiet`: another error is on its way, and a
+    chain that cannot take them is only logged (they are committed: the sequencer chains them later)."""
+    if pending.ticket is None:
+        return
+    try:
+        pending.ticket.wait(sequencer.wait_seconds())
+    except ChainUnavailable:
+        if not quiet:
+            raise
 
 
 @dataclass
@@ -139,9 +170,11 @@ class _Pending:
 
     model: type
     rows: list[dict]
+    queued: bool = False  # through the sequencer (the rows prepared: checked, with their ids)
     staged: bool = False  # written in the session's transaction, not committed yet
     committed: bool = False
     lock: threading.Lock | None = None  # the chain's process lock while staged
+    ticket: sequencer.Ticket | None = None  # the sequencer's, once staged
 
     def release(self) -> None:
         if self.lock is not None:
@@ -156,6 +189,12 @@ def _stage_pending(session: Session) -> None:
     if pending is None or pending.staged or session.in_nested_transaction():
         return
     connection = session.connection()
+    if pending.queued:
+        # Queued after the caller's own writes, as below, but no lock is taken: the sequencer chains them.
+        session.flush()
+        pending.ticket = sequencer.stage(connection, pending.model, pending.rows)
+        pending.staged = True
+        return
     if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
         # As in append_many: the process lock, then the database's write lock before anything is read. (A
         # session that has written already holds that write lock: it needs neither.)
@@ -176,6 +215,8 @@ def _pending_committed(session: Session) -> None:
     if pending is not None and pending.staged:
         pending.committed = True
         pending.release()
+        if pending.ticket is not None:
+            sequencer.committed(pending.ticket)
         del session.info[_PENDING]
 
 
@@ -185,41 +226,29 @@ def _pending_rolled_back(session: Session) -> None:
     if pending is not None and pending.staged:
         pending.staged = False  # rolled back with the transaction: the next commit writes them again
         pending.release()
+        if pending.ticket is not None:
+            sequencer.discard(pending.ticket)
+            pending.ticket = None
 
 
-def _write(connection: Connection, model: type, rows: list[dict]) -> list[dict]:
+def _write(connection: Connection, model: type, rows: list[dict], *, prepared: bool = False) -> list[dict]:
     """Insert `rows` after the chain's head (locked here) and move the head; returns the rows as inserted.
 
     Plain rows and Core statements rather than ORM objects: the hash needs every value before the INSERT, so a
     unit of work has nothing left to decide, and its bookkeeping was most of the time spent logging a prefill.
+    `prepared` rows (the sequencer's, sequencer.prepare) are complete already, with their id and the time
+    their writer logged them (`recorded_at`).
     """
-    keys, defaults = _columns(model)
     seq, head_hash, tree_size = _locked_head(connection, model)
     # A chain whose tree lags its records (records written before the tree existed) catches up first.
     leaves = _leaves_of_records(connection, model, tree_size, seq) if tree_size < seq else []
-    written = []
-    for fields in rows:
-        unknown = fields.keys() - keys.keys()
-        if unknown:
-            raise TypeError(f"{model.__name__} has no column(s) {sorted(unknown)}")
-        row = {**keys, **fields}
-        for key, default in defaults:
-            if row[key] is None:
-                row[key] = default.arg(None) if default.is_callable else default.arg
-        seq += 1
-        row["seq"] = seq
-        row["prev_hash"] = head_hash
-        row["recorded_at"] = utcnow()
-        row["leaf_salt"] = secrets.token_hex(16)
-        # The model's own chain_payload, read from the row's values (the verifier calls it on the stored row).
-        payload = payload_of(model, row)
-        row["record_hash"] = head_hash = record_hash(head_hash, payload)
-        leaves.append(records.record_leaf_hash(bytes.fromhex(row["leaf_salt"]), payload))
-        written.append(row)
+    written, new_leaves = _linked(model, rows, seq, head_hash, prepared=prepared)
+    leaves += new_leaves
+    seq, head_hash = written[-1]["seq"], written[-1]["record_hash"]
     try:
         connection.execute(model.__table__.insert(), written)
     except IntegrityError:
-        if not _head_behind(model, seq - len(written)):
+        if not _head_behind(connection, model, seq - len(written)):
             raise  # a record of the caller's that breaks a constraint
         # The head was rolled back behind its records: appending would fork the chain. Never overwrite history.
         log.error("chain %s: the head row is behind its records; run `flask audit verify`", model.CHAIN)
@@ -233,6 +262,41 @@ def _write(connection: Connection, model: type, rows: list[dict]) -> list[dict]:
     connection.execute(_HEADS.update().where(_HEADS.c.chain == model.CHAIN)
                        .values(seq=seq, head_hash=head_hash, tree_size=seq))
     return written
+
+
+def _linked(model: type, rows: list[dict], seq: int, head_hash: str, *, prepared: bool = False
+            ) -> tuple[list[dict], list[bytes]]:
+    """`rows` as records after (seq, head_hash): their seq, prev_hash, leaf salt and record_hash, and their leaf
+    hashes. `prepared` rows are complete already; others are checked and completed here."""
+    keys, defaults = _columns(model)
+    encode = _canonical_encoder()
+    # Every salt of the batch from one read of the system's CSPRNG: each os.urandom releases and takes back
+    # the GIL, which under load costs the sequencer more than the bytes.
+    salts = os.urandom(16 * len(rows)).hex()
+    written, leaves = [], []
+    for offset, fields in enumerate(rows):
+        if prepared:
+            row = dict(fields)
+        else:
+            unknown = fields.keys() - keys.keys()
+            if unknown:
+                raise TypeError(f"{model.__name__} has no column(s) {sorted(unknown)}")
+            row = {**keys, **fields}
+            for key, default in defaults:
+                if row[key] is None:
+                    row[key] = default.arg(None) if default.is_callable else default.arg
+            row["recorded_at"] = utcnow()
+        seq += 1
+        row["seq"] = seq
+        row["prev_hash"] = head_hash
+        row["leaf_salt"] = salts[32 * offset:32 * offset + 32]
+        # The model's own chain_payload, read from the row's values (the verifier calls it on the stored row);
+        # its canonical JSON encoded once for both hashes.
+        body = encode(payload_of(model, row)).encode("utf-8")
+        row["record_hash"] = head_hash = records.record_hash_of(head_hash, body)
+        leaves.append(records.record_leaf_hash_of(bytes.fromhex(row["leaf_salt"]), body))
+        written.append(row)
+    return written, leaves
 
 
 def payload_of(model: type, row: Mapping[str, Any]) -> dict:
@@ -249,6 +313,9 @@ def _leaves_of_records(connection: Connection, model: type, after: int, up_to: i
     return [records.record_leaf_hash(bytes.fromhex(row["leaf_salt"]), payload_of(model, row)) for row in rows]
 
 
+_canonical_encoder = cache(records.canonical_encoder)
+
+
 @cache
 def _columns(model: type) -> tuple[dict[str, None], list[tuple[str, Any]]]:
     """Every column of the model's table (all None) and the Python-side defaults (such as the id) to fill."""
@@ -261,10 +328,10 @@ def _columns(model: type) -> tuple[dict[str, None], list[tuple[str, Any]]]:
     return keys, defaults
 
 
-def _head_behind(model: type, head_seq: int) -> bool:
-    """Whether the chain holds records past `head_seq` (read on a connection of its own: the failed
-    transaction can read nothing more on PostgreSQL)."""
-    with db.engine.connect() as connection:
+def _head_behind(failed: Connection, model: type, head_seq: int) -> bool:
+    """Whether the chain holds records past `head_seq` (read on another connection of the same engine: the
+    failed transaction can read nothing more on PostgreSQL)."""
+    with failed.engine.connect() as connection:
         return (connection.execute(select(func.max(model.seq))).scalar() or 0) > head_seq
 
 
@@ -289,63 +356,3 @@ def _locked_head(connection: Connection, model: type) -> tuple[int, str, int]:
             pass
         head = connection.execute(query).one()
     return head.seq, head.head_hash, head.tree_size
-
-
-@dataclass
-class VerifyResult:
-    ok: bool
-    checked: int
-    first_broken: dict | None
-    head_hash: str
-
-
-def verify_chain(model: type, batch_size: int = 5000) -> VerifyResult:
-    """Recompute the chain from its rows; report the first record whose link or hash does not hold."""
-    with Session(db.engine) as reader:  # its own session: never detaches the request's objects
-        return _verify(reader, model, batch_size)
-
-
-def _verify(reader: Session, model: type, batch_size: int) -> VerifyResult:
-    # The head first: a record is committed together with the head that counts it, so every record up to the
-    # head's seq is visible below, and records appended meanwhile (seq beyond it) are left for the next run.
-    head = reader.get(ChainHead, model.CHAIN)
-    head_seq, head_hash = (head.seq, head.head_hash) if head is not None else (None, None)
-    reader.expunge_all()
-    expected_prev = GENESIS
-    expected_seq = 1
-    checked = 0
-    last_seq = 0
-    while True:
-        query = select(model).where(model.seq > last_seq)
-        if head_seq is not None:
-            query = query.where(model.seq <= head_seq)
-        rows = reader.scalars(query.order_by(model.seq).limit(batch_size)).all()
-        if not rows:
-            break
-        for row in rows:
-            reason = None
-            if row.seq != expected_seq:
-                reason = f"missing record(s): expected seq {expected_seq}, found {row.seq}"
-            elif row.prev_hash != expected_prev:
-                reason = "prev_hash does not match the previous record's hash"
-            elif record_hash(row.prev_hash, row.chain_payload()) != row.record_hash:
-                reason = "record_hash does not match the record's contents"
-            if reason:
-                return VerifyResult(False, checked, {"seq": row.seq, "id": row.id, "reason": reason},
-                                    expected_prev)
-            checked += 1
-            expected_prev = row.record_hash
-            expected_seq += 1
-        last_seq = rows[-1].seq
-        reader.expunge_all()  # keeps memory flat over millions of records
-    if head_seq is None:
-        if checked:
-            # Records without a head row: the head was deleted (or never written by `append`).
-            return VerifyResult(False, checked, {"seq": checked, "id": None,
-                                                 "reason": "the chain's head row is missing"}, expected_prev)
-    elif checked != head_seq or head_hash != expected_prev:
-        # Rows deleted from the end leave an intact but shorter chain: the head row remembers the length.
-        return VerifyResult(False, checked, {"seq": checked + 1, "id": None,
-                                             "reason": f"chain ends at seq {checked}, head says {head_seq}"},
-                            expected_prev)
-    return VerifyResult(True, checked, None, expected_prev)

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -77,3 +88,28 @@ class ChainedRecord:
         payload = {name: getattr(self, name) for name in self.HASHED_FIELDS}
         payload.update(chain=self.CHAIN, seq=self.seq, recorded_at=self.recorded_at)
         return payload
+
+
+class PendingRecord(db.Model):
+    """A record written but not yet in its chain (app/ledger/sequencer.py): its own fields, queued by the writer
+    in the writer's transaction (durable exactly when the writer's other writes are) and moved into the chain —
+    seq, hashes, leaf — by the chain's one sequencer, which deletes the row in the same transaction.
+
+    `id` is the queue's order; `record_id` the record's id, chosen by the writer so callers can refer to the
+    record at once. `written_at` is the writer's time and becomes the record's `recorded_at`. `error` is set on
+    a row the database refused when the sequencer inserted it (a bug: the writer checks every column first):
+    it stays here for an operator, out of the chain's way, instead of stopping the chain or being dropped.
+    """
+
+    __tablename__ = "audit_pending"
+    # The sequencer's read: one chain's rows in queue order.
+    __table_args__ = (Index("ix_audit_pending_chain_id", "chain", "id"),)
+
+    # (INTEGER on SQLite, where only that spelling numbers the rows; SQLite never uses the table.)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), Identity(always=False),
+                                    primary_key=True)
+    chain: Mapped[str] = mapped_column(String(40), nullable=False)
+    record_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    fields: Mapped[dict] = mapped_column(JSON, nullable=False)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)

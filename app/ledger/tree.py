@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from tlog import merkle
 
 from app.ledger.models import TreeNode
+from tlog import merkle
 
 _NODES = TreeNode.__table__
 NodeId = tuple[int, int]

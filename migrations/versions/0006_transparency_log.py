@@ -54,9 +54,24 @@ def upgrade():
             connection.execute(table.update().where(table.c.id == record_id).values(leaf_salt=secrets.token_hex(16)))
         with op.batch_alter_table(name) as batch:
             batch.alter_column('leaf_salt', existing_type=sa.String(length=32), nullable=False)
+    # Records written but not yet sequenced into their chain (app/ledger/sequencer.py; PostgreSQL only uses it).
+    op.create_table(
+        'audit_pending',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), sa.Identity(always=False),
+                  nullable=False),
+        sa.Column('chain', sa.String(length=40), nullable=False),
+        sa.Column('record_id', sa.String(length=32), nullable=False),
+        sa.Column('fields', sa.JSON(), nullable=False),
+        sa.Column('written_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('error', sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_pending')),
+    )
+    op.create_index('ix_audit_pending_chain_id', 'audit_pending', ['chain', 'id'])
 
 
 def downgrade():
+    op.drop_index('ix_audit_pending_chain_id', table_name='audit_pending')
+    op.drop_table('audit_pending')
     for name in CHAINED_TABLES:
         with op.batch_alter_table(name) as batch:
             batch.drop_column('leaf_salt')

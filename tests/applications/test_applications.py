@@ -14,7 +14,7 @@ from app.applications.models import Application
 from app.catalogue.seed import load_seed_file
 from app.connectors.models import DataAccessRecord
 from app.extensions import db
-from app.ledger.chain import verify_chain
+from app.ledger.verify import verify_chain
 
 ZHANG_WEI = ("张伟", "410105198503120013")
 LI_NA = ("李娜", "410102199207040225")

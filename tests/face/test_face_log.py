@@ -21,7 +21,7 @@ from face_flow import FACE_MATTER, LI_NA, ZHANG_WEI, bind_person, complete, face
 from app.connectors.models import AuditorAccessRecord
 from app.extensions import db
 from app.face.models import FaceVerificationRecord
-from app.ledger.chain import verify_chain
+from app.ledger.verify import verify_chain
 
 LOG = "/api/v1/audit/face-verifications"
 STATS = "/api/v1/audit/face-verifications/stats"

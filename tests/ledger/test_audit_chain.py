@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from app.connectors.models import AuditorAccessRecord, DataAccessRecord
 from app.extensions import db
 from app.ledger import chain
-from app.ledger.chain import GENESIS, canonical_json, record_hash, verify_chain
+from app.ledger.chain import GENESIS, canonical_json, record_hash
 from app.ledger.models import ChainHead
+from app.ledger.verify import verify_chain
 
 
 def record(n: int, **changes) -> dict:

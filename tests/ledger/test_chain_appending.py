@@ -16,7 +16,7 @@ from app.accounts.models import Citizen
 from app.connectors.models import DataAccessRecord
 from app.extensions import db
 from app.ledger import chain
-from app.ledger.chain import verify_chain
+from app.ledger.verify import verify_chain
 
 
 def record(n: int) -> dict:

@@ -118,6 +118,13 @@ def _login_keys(username: str, client_address: str) -> tuple[str, str]:
 
 def login_staff(username: str, password: str, *, client_address: str) -> tuple[StaffUser, Tokens]:
     """Check a staff password (with the lockout per username and address) and issue tokens."""
+    user = authenticate_staff(username, password, client_address=client_address)
+    return user, issue_tokens(user)
+
+
+def authenticate_staff(username: str, password: str, *, client_address: str) -> StaffUser:
+    """Check a staff password with the lockout per username and address; the account, without tokens (the
+    staff console keeps its own server-side session instead)."""
     config, store = current_app.config, current_app.extensions["state"]
     username = normalise_username(username)
     failures_key, locked_key = _login_keys(username, client_address)
@@ -144,4 +151,4 @@ def login_staff(username: str, password: str, *, client_address: str) -> tuple[S
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     db.session.commit()
-    return user, issue_tokens(user)
+    return user

@@ -1,0 +1,14 @@
+"""The staff console: auditors, bureaus, reviewers and admins in a browser (docs/architecture.md, "The staff
+console"). Server-rendered pages over the same services as the API; nothing of its own but sessions and forms."""
+
+from flask import Flask
+
+from app.web.guards import FORM_BLUEPRINTS
+
+
+def init_app(app: Flask) -> None:
+    """Register the console's blueprint (pages and static files under /console/) and let it take HTML forms."""
+    from app.console.views import bp
+
+    app.register_blueprint(bp)
+    app.extensions.setdefault(FORM_BLUEPRINTS, set()).add(bp.name)

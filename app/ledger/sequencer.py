@@ -385,6 +385,9 @@ class Ticket:
         self.created = time.monotonic()
         self.durable = threading.Event()
         self.done = threading.Event()
+        if not rows:  # (nothing to wait for)
+            self.durable.set()
+            self.done.set()
 
     def wait(self, timeout: float) -> list[dict]:
         """The rows as written into the chain; ChainUnavailable past `timeout` seconds (the rows stay queued)."""
@@ -447,11 +450,15 @@ def settle(model: type, timeout: float | None = None) -> None:
             _PENDING.c.chain == model.CHAIN, _PENDING.c.error.is_(None))).scalars().all()
         if not ids:
             return
-        ticket = sequencer.hand(model, [{"id": record_id} for record_id in ids], local=False)
-        ticket.durable.set()
+        ticket, others = sequencer.watch(model, ids)
         ticket.worker.resolve_from(connection, [ticket])  # chained between the read and the registration
     ticket.worker.poke(queued=True)
-    ticket.wait(wait_seconds() if timeout is None else timeout)
+    timeout = wait_seconds() if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    ticket.wait(timeout)
+    for other in others:  # records someone else waits for already: their tickets say when
+        if not other.done.wait(max(0.0, deadline - time.monotonic())):
+            raise chain.ChainUnavailable()
 
 
 # ------------------------------------------------------------------------------------------ the workers
@@ -462,10 +469,13 @@ class Sequencer:
 
     def __init__(self, url: sa.URL) -> None:
         self.pid = os.getpid()
-        # Connections of their own, outside the app's pool: held for long, and untouched by its dispose().
-        self.engine = sa.create_engine(url, poolclass=NullPool)
+        # Connections of their own, outside the app's pool: held for long, and untouched by its dispose();
+        # named, so that pg_stat_activity shows which process leads (the one holding the advisory lock).
+        self.engine = sa.create_engine(url, poolclass=NullPool,
+                                       connect_args={"application_name": f"zsb-audit-sequencer {self.pid}"})
         self.lock = threading.Lock()
         self.workers: dict[str, _Worker] = {}
+        _SEQUENCERS.add(self)
 
     def hand(self, model: type, rows: list[dict], *, local: bool) -> Ticket:
         """A ticket for `rows`, registered with the chain's worker (started if need be) and, when `local`,
@@ -486,6 +496,19 @@ class Sequencer:
         if local:
             worker.poke()
         return ticket
+
+    def watch(self, model: type, ids: list[str]) -> tuple[Ticket, list[Ticket]]:
+        """A durable ticket for those of `ids` nobody waits for yet, and the tickets of the others."""
+        while True:
+            worker = self.workers.get(model.CHAIN) or self.hand(model, [], local=False).worker
+            with worker.lock:
+                if worker.closed:
+                    continue
+                others = list({id(t): t for i in ids if (t := worker.waiting.get(i)) is not None}.values())
+                ticket = Ticket(worker, [{"id": i} for i in ids if i not in worker.waiting], local=False)
+                ticket.durable.set()
+                worker._register(ticket)
+                return ticket, others
 
     def retire(self, worker: _Worker, *, now: bool = False) -> bool:
         """Remove `worker` if it has nothing to do — for IDLE_EXIT_SECONDS unless `now` (under the lock new work
@@ -512,6 +535,14 @@ class Sequencer:
 
 
 _creating = threading.Lock()
+_SEQUENCERS: weakref.WeakSet[Sequencer] = weakref.WeakSet()
+
+
+def stop_all() -> None:
+    """Stop the workers of every app's sequencer in this process (tests; a process shutting down)."""
+    for found in list(_SEQUENCERS):
+        if found.pid == os.getpid():
+            found.stop()
 
 
 def for_app() -> Sequencer:

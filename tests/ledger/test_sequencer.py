@@ -33,12 +33,11 @@ def postgres_only(is_postgres):
 
 @pytest.fixture
 def own_workers(app):
-    """This process's workers stopped before and after the test: no leader of ours unless the test makes one."""
-    with app.app_context():
-        sequencer.for_app().stop()
+    """This process's workers (of every app of the session) stopped before and after the test: no leader of
+    ours unless the test makes one."""
+    sequencer.stop_all()
     yield
-    with app.app_context():
-        sequencer.for_app().stop()
+    sequencer.stop_all()
 
 
 def record(n: int) -> dict:
@@ -121,14 +120,16 @@ def start_other(app, first: int, count: int, threads: int, mode: str = "append")
     return process, go
 
 
-def leader_backend(app) -> int | None:
-    """The PostgreSQL backend pid holding the data-access chain's sequencer lock."""
+def leader(app) -> tuple[int, str] | None:
+    """(backend pid, application_name) of the connection holding the data-access chain's sequencer lock."""
     key = sequencer._lock_key(DataAccessRecord.CHAIN) & 0xFFFF_FFFF_FFFF_FFFF  # a bigint key: two oids
     with app.app_context(), db.engine.connect() as connection:
-        return connection.execute(sa.text(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
-            " AND classid::text::bigint = :high AND objid::text::bigint = :low"),
-            {"high": key >> 32, "low": key & 0xFFFF_FFFF}).scalar()
+        found = connection.execute(sa.text(
+            "SELECT l.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            " AND l.classid::text::bigint = :high AND l.objid::text::bigint = :low"),
+            {"high": key >> 32, "low": key & 0xFFFF_FFFF}).first()
+    return tuple(found) if found else None
 
 
 # ---------------------------------------------------------------------------------------------------- tests
@@ -203,14 +204,19 @@ def test_a_leader_that_dies_is_replaced_and_nothing_queued_is_lost(app, own_work
     for worker in workers:
         worker.start()
     time.sleep(1.0)
-    leader = leader_backend(app)
-    assert leader is not None
+    before = leader(app)
+    assert before is not None and before[1] == f"zsb-audit-sequencer {process.pid}"  # it started first
     if death == "killed":
         os.kill(process.pid, signal.SIGKILL)
     else:  # its connection dies (a restart of its pooler, a network cut): its session lock goes with it
         with app.app_context(), db.engine.connect() as connection:
-            assert connection.execute(sa.select(sa.func.pg_terminate_backend(leader))).scalar()
-    time.sleep(1.5)  # appends go on meanwhile; a new leader takes over within CANDIDACY_SECONDS
+            assert connection.execute(sa.select(sa.func.pg_terminate_backend(before[0]))).scalar()
+    # Appends go on meanwhile; a new leader takes over once PostgreSQL has seen the old one's connection go
+    # (at once when idle, later when the machine is loaded: a bound, not a fixed sleep).
+    deadline = time.monotonic() + 20
+    time.sleep(1.5)
+    while (leader(app) or (before[0],))[0] == before[0] and time.monotonic() < deadline:
+        time.sleep(0.2)
     stop.set()
     for worker in workers:
         worker.join()
@@ -220,9 +226,10 @@ def test_a_leader_that_dies_is_replaced_and_nothing_queued_is_lost(app, own_work
         os.kill(process.pid, signal.SIGKILL)
         process.join(10)
     assert errors == []
-    assert leader_backend(app) not in (None, leader)
     assert len(acknowledged) > 50
     assert_one_unbroken_chain(app, acknowledged)
+    after = leader(app)
+    assert after is not None and after[0] != before[0] and after[1] == f"zsb-audit-sequencer {os.getpid()}"
 
 
 def test_records_queued_in_a_transaction_that_rolls_back_are_never_chained(app, own_workers):

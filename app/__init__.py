@@ -25,6 +25,21 @@ def create_app(overrides: Mapping | None = None) -> Flask:
     return app
 
 
+def dispose(app: Flask) -> None:
+    """Close the connections an app holds (database, Redis) before it is dropped; used again, they reopen.
+
+    Why: a process that builds more than one app (the tests; a management script) would otherwise leave each
+    one's sockets to the garbage collector, which closes them at no predictable time, with a warning."""
+    from app.extensions import db
+    from app.web.ratelimit import close_storage
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["state"].close()
+    close_storage(app)
+
+
 def load_config(app: Flask, overrides: Mapping | None) -> None:
     """Settings from the environment (APP_ENV picks the mode), then explicit overrides, then validation."""
     overrides = dict(overrides or {})

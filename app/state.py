@@ -39,6 +39,9 @@ class EphemeralStore(Protocol):
     def ping(self) -> bool:
         """Whether the backing service answers (False, not an exception, when it does not)."""
 
+    def close(self) -> None:
+        """Let go of any connection held (an app being disposed of; the store reconnects if used again)."""
+
 
 class MemoryStore:
     """In-process store for development and tests. Not shared between processes: production uses Redis."""
@@ -93,6 +96,9 @@ class MemoryStore:
     def ping(self) -> bool:
         return True
 
+    def close(self) -> None:
+        pass
+
 
 class RedisStore:
     """The production store: one Redis shared by every API process."""
@@ -138,6 +144,9 @@ class RedisStore:
             return bool(self._redis.ping())
         except redis.RedisError:
             return False
+
+    def close(self) -> None:
+        self._redis.connection_pool.disconnect()
 
 
 def create_store(redis_url: str | None, prefix: str = "") -> EphemeralStore:

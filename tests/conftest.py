@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app import create_app
+from app import create_app, dispose
 from app.config import sqlalchemy_url
 from app.extensions import db, limiter
 from app.sandbox.server import serve
@@ -157,9 +157,8 @@ def app(test_settings):
         db.create_all()
     yield app
     with app.app_context():
-        db.session.remove()
         db.drop_all()
-        db.engine.dispose()
+    dispose(app)
     _flush_redis(test_settings)
 
 
@@ -260,9 +259,7 @@ def make_app(test_settings):
 
     yield make
     for other in made:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        dispose(other)
 
 
 @pytest.fixture

@@ -335,6 +335,10 @@ def _head_behind(failed: Connection, model: type, head_seq: int) -> bool:
         return (connection.execute(select(func.max(model.seq))).scalar() or 0) > head_seq
 
 
+class _HeadLost(Exception):
+    """(Inside `_locked_head`: the chain has records, but its head row had to be created.)"""
+
+
 def _locked_head(connection: Connection, model: type) -> tuple[int, str, int]:
     """(seq, head_hash, tree_size) of the chain's head row, locked for this transaction; created on the first record.
 
@@ -345,14 +349,19 @@ def _locked_head(connection: Connection, model: type) -> tuple[int, str, int]:
     query = select(_HEADS.c.seq, _HEADS.c.head_hash, _HEADS.c.tree_size).where(_HEADS.c.chain == chain) \
         .with_for_update()
     head = connection.execute(query).first()
-    if head is None and connection.execute(select(func.max(model.seq))).scalar() is not None:
-        log.error("chain %s has records but no head row; run `flask audit verify`", chain)
-        raise ChainUnavailable()
     if head is None:
         try:
-            with connection.begin_nested():  # two first writers may race to create it: one wins, both go on
+            # Two first writers may race to create it: one wins, both go on. Records are looked for only once
+            # the head is ours: before, another first writer's head and records could commit between our two
+            # reads and look like records without a head.
+            with connection.begin_nested():
                 connection.execute(_HEADS.insert().values(chain=chain, seq=0, head_hash=GENESIS))
+                if connection.execute(select(func.max(model.seq))).scalar() is not None:
+                    raise _HeadLost
         except IntegrityError:
             pass
+        except _HeadLost:
+            log.error("chain %s has records but no head row; run `flask audit verify`", chain)
+            raise ChainUnavailable() from None
         head = connection.execute(query).one()
     return head.seq, head.head_hash, head.tree_size

@@ -1,53 +1,64 @@
 """The chains' sequencer on PostgreSQL: writers queue records, one process per chain chains them in batches.
 
-Why: a direct append (app/ledger/chain.py `_write`) holds the chain's head row for the whole of its
-transaction, 1.5–1.8 ms, so a chain takes about 600 records/s however many writers it has. Here the only work
-done one at a time is the chaining itself, for up to BATCH records per transaction.
+Why: a direct append (app/ledger/chain.py `_write`, still the path on SQLite and with AUDIT_SEQUENCER=off)
+holds the chain's head row for its whole transaction, and a process lock besides, so a chain takes 550–690
+records/s whatever the number of writers. Here only the chaining itself is done one batch at a time, by one
+process; figures in docs/benchmarks.md, "Audit-log appends" (bench/ledger_appends.py).
 
-How a record gets into its chain:
-- A writer checks its rows against the table (`prepare`: every column's type, NOT NULL and length — a row
-  the database refused later would stop the chain), gives each its id (callers can refer to it at once) and
-  its `recorded_at` (the writer's time), and queues it:
-  - `appending` (the caller's transaction): the rows go into `audit_pending` in that transaction (`stage`),
-    so they are durable exactly when the caller's writes are, and vanish with them on a rollback;
-  - `append`/`append_many` (a transaction of their own): the rows are handed to this process's worker of
-    the chain (`submit`). It writes every row handed to it meanwhile in one transaction: straight into the
-    chain when this process is the chain's leader, else into `audit_pending`. Measured: one transaction per
-    append, even a bare INSERT of the record, reaches only 2,200–2,300/s from 32 writers through SQLAlchemy
-    on the 2-core bench machine (the round trips and Python per transaction, not the database); sharing
-    the transaction between the writers waiting at that moment is what gets past 5,000/s
-    (docs/benchmarks.md, "Audit-log appends"). Each call's rows still go in all together or not at all.
-  Both check, in the INSERT itself, that the chain's head row is there and not behind its records, so a chain
-  whose head was deleted or rolled back refuses writes at once (ChainUnavailable, 503) as a direct append
-  does, instead of queueing records that could never be chained.
-- Each process that writes a chain runs one worker thread for it with a connection of its own. The worker
-  holding the chain's PostgreSQL advisory lock (`pg_try_advisory_lock`, a session lock: released when its
-  connection goes, so a leader that dies is replaced) is the chain's one sequencer: it reads queued rows in
-  queue order, takes the rows handed to it locally, and in one transaction locks the head, assigns seq,
-  prev_hash, record_hash and leaf_salt, inserts the records, extends the Merkle tree, deletes the queued rows
-  and moves the head (`chain._write`, the direct path's own code: the head is still locked FOR UPDATE, so a
-  process with AUDIT_SEQUENCER=off on the same database stays safe, and a head found missing or behind its
-  records still refuses to fork the chain). Nothing else happens under the lock.
-- The other workers try the lock every CANDIDACY_SECONDS (at once when the leader says it resigns).
-- Wake-ups: writers in the leader's process wake it through a pipe; a worker that queued rows sends
-  NOTIFY on the chain's `pending` channel, which the leader LISTENs to; the leader still reads the queue at
-  least every PENDING_POLL_SECONDS (rows of a process that died before it could notify).
+Writing. A writer checks its rows against the table (`prepare`: type, NOT NULL and length of every column —
+a row the database refused later would stop the chain), gives each its id (IdMixin's new_id: callers can refer
+to the record at once) and its `recorded_at` (the writer's time, when the record is logged), then:
+- `appending` (the caller's transaction): the rows go into `audit_pending` in that transaction (`stage`), so
+  they are durable exactly when the caller's writes are, and vanish with them on a rollback;
+- `append`/`append_many` (a transaction of their own): the rows are handed to this process's worker of the
+  chain (`submit`), which writes all the rows handed to it meanwhile in one statement — into the chain when
+  this process leads it, else into `audit_pending`. Why not a transaction per call: measured on the 2-core
+  bench machine, 32 writers each committing its own INSERT of the bare record through SQLAlchemy reach only
+  2,000–2,900/s (the round trips and Python of each transaction, not the database's work); the sequencer
+  would add to that, never go past it. Each call's rows are still written all together or not at all.
+Queueing checks, in the INSERT itself (one statement: one snapshot, in which a head and its records are always
+committed together), that the chain's head is there and not behind its records: a chain whose head was
+deleted or rolled back refuses writes at once (ChainUnavailable, 503), as the direct path does, instead of
+queueing records that could never be chained.
 
-Reading one's writes: by default every append returns only once its records are in the chain, or raises
-ChainUnavailable (503) after AUDIT_SEQUENCE_WAIT_SECONDS (their records stay queued: durable, chained when a
-sequencer runs again). `append`/`append_many` return the records with their seq and hashes, and readers —
-the face decision, auditors' reads and verification, the citizen's own log, the tests — read the tables
-straight after an action. Measured, waiting costs an append in the leader's process one batch
-(the p50 "until durable" → "until sequenced" difference in docs/benchmarks.md); `wait=False` returns once the
-records are durable. In the leader's process a waiter is answered from the batch it was in; elsewhere the
-leader's NOTIFY on the chain's `sequenced` channel makes that process's worker look its waiters' records up
-(one query for all of them), and a waiter older than SWEEP_SECONDS is looked up anyway.
+Sequencing. Each process that writes a chain runs one worker thread for it, on a connection of its own
+(named `zsb-audit-sequencer <pid>` in pg_stat_activity). The worker holding the chain's advisory lock
+(`pg_try_advisory_lock`, a session lock: released with its connection, so a leader that dies, or whose
+connection does, is replaced) is the chain's one sequencer; the others try every CANDIDACY_SECONDS, at once
+when a leader resigns. A batch is one statement in autocommit, so one round trip and one transaction
+(`_batch_statement`; before it was written so, a batch waited on the database 12 times): it moves the head
+from the head this leader last wrote — only if it is still that — and only then inserts the records
+(hashed here: seq, prev_hash, record_hash, leaf_salt) and the Merkle tree's new nodes (computed from the tree's
+frontier the leader keeps), deletes the queued rows it chained, NOTIFYs, and reads the rows queued meanwhile
+for the next batch. The first batch of a leader, and any batch whose head is not as it was left (or that the
+database refuses), is done the careful way instead: `chain._write`, the direct path's own code, which locks
+the head FOR UPDATE, catches the tree up if it lags, and refuses to fork a chain whose head is missing or
+behind its records. Both take the head's row lock before inserting, as direct writers do, so a process with
+AUDIT_SEQUENCER=off on the same database only waits for the sequencer. Nothing else happens under the lock: no
+network, no waiting for writers. A queued row the database refuses all the same is kept in the queue with its
+error (for an operator), out of the chain's way; a local call's refused rows raise in the caller.
 
-`settle(model)` waits until everything queued for a chain at call time is in it (a reader that must see writes
-made with wait=False, or left queued by a process that died).
+Wake-ups: writers in the leader's process wake it through a pipe; a worker that queues rows NOTIFYs the
+chain's `pending` channel in the same statement, and the leader LISTENs to it; the leader still reads the
+queue at least every PENDING_POLL_SECONDS (rows of a process that died before it could say so). The leader
+also VACUUMs the queue every VACUUM_AFTER_ROWS rows from a thread of its own, and reads it by index only
+(see `_connect`), so the queue stays cheap to read whatever autovacuum does.
 
-SQLite does not use any of this (AUDIT_SEQUENCER=auto: PostgreSQL only): it has one writer at a time anyway,
-and the direct path is the simplest thing that is correct there.
+Reading one's writes: by default every append returns only once its records are in the chain — `append` and
+`append_many` return them with their seq and hashes, and the face decision, the auditors' reads and
+verification, the citizen's own data-access log and the tests read the tables straight after an action — or
+raises ChainUnavailable (503 audit_log_unavailable) after AUDIT_SEQUENCE_WAIT_SECONDS, the records staying
+queued (durable: chained when a sequencer runs again). Measured, the wait costs an append a batch or two
+(the "until durable" and "until sequenced" latencies in docs/benchmarks.md) and no throughput, and without
+it readers would each have to call `settle`, so it is the default; `wait=False` returns once the records are
+durable. In the leader's process a waiter is answered from its batch; in others from the leader's NOTIFY on
+the chain's `sequenced` channel, which carries the chain columns of every record that came through the queue;
+a waiter older than SWEEP_SECONDS (a notification missed while reconnecting) looks its records up instead.
+
+`settle(model)` waits until everything queued for a chain when it is called is in the chain (for a reader
+of records written with wait=False, or left queued by a process that died).
+
+SQLite keeps the direct path (AUDIT_SEQUENCER=auto means PostgreSQL only): it has one writer at a time anyway.
 """
 
 from __future__ import annotations
@@ -372,6 +383,38 @@ class _Head:
 # ---------------------------------------------------------------------------------------------- tickets
 
 
+class _Signal:
+    """A one-shot flag to wait for: threading.Event's job for one waiting thread and few setters, on a bare lock
+    (an Event is a Condition, which allocates and juggles a waiter lock on every wait: a tenth of the cost of
+    an append's bookkeeping, measured). The flag is the truth; the lock only wakes the waiter."""
+
+    __slots__ = ("_flag", "_lock")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            try:
+                self._lock.release()
+            except RuntimeError:  # released already by another setter
+                pass
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, timeout: float) -> bool:
+        if not self._flag and self._lock.acquire(timeout=max(timeout, 0.0)):
+            try:
+                self._lock.release()  # for the next waiter
+            except RuntimeError:
+                pass
+        return self._flag
+
+
 class Ticket:
     """One call's records on their way into the chain: wait for them to be durable, or in the chain."""
 
@@ -383,8 +426,9 @@ class Ticket:
         self.chained: dict[str, dict] = {}  # record id → its chain columns, as written
         self.error: BaseException | None = None
         self.created = time.monotonic()
-        self.durable = threading.Event()
-        self.done = threading.Event()
+        self.durable_at: float | None = None  # perf_counter() when the rows became durable (benchmarks)
+        self.durable = _Signal()
+        self.done = _Signal()
         if not rows:  # (nothing to wait for)
             self.durable.set()
             self.done.set()
@@ -397,8 +441,7 @@ class Ticket:
                 log.warning("chain %s: %d record(s) not sequenced within %.1f s", self.worker.model.CHAIN,
                             len(self.rows), timeout)
                 raise chain.ChainUnavailable()
-        if self.error is not None:
-            raise self.error
+        self._raise()
         return [{**row, **self.chained[row["id"]]} for row in self.rows]
 
     def wait_durable(self, timeout: float) -> list[dict]:
@@ -407,15 +450,25 @@ class Ticket:
             self.worker.abandon(self)
             if not self.durable.is_set():
                 raise chain.ChainUnavailable()
-        if self.error is not None:
-            raise self.error
+        self._raise()
         self.worker.forget(self)  # nobody waits for the chain
         return [{**row, **self.chained.get(row["id"], {})} for row in self.rows]
+
+    def _raise(self) -> None:
+        if isinstance(self.error, chain.ChainUnavailable):
+            raise chain.ChainUnavailable()  # one of its own per waiter: the worker's is shared by many
+        if self.error is not None:
+            raise self.error
 
     def _fail(self, error: BaseException) -> None:
         self.error = error
         self.durable.set()
         self.done.set()
+
+    def _durable(self) -> None:
+        if self.durable_at is None:
+            self.durable_at = time.perf_counter()
+        self.durable.set()
 
 
 def submit(model: type, rows: list[dict]) -> Ticket:
@@ -431,7 +484,7 @@ def stage(connection: Connection, model: type, rows: list[dict]) -> Ticket:
 
 def committed(ticket: Ticket) -> None:
     """The caller's transaction that queued the ticket's rows committed: they are durable; wake the leader."""
-    ticket.durable.set()
+    ticket._durable()
     ticket.worker.poke(queued=True)
 
 
@@ -559,7 +612,7 @@ def for_app() -> Sequencer:
 def _answer(tickets: list[Ticket]) -> None:
     """Wake the waiters of `tickets` (outside the worker's lock: each wake-up takes locks of its own)."""
     for ticket in tickets:
-        ticket.durable.set()
+        ticket._durable()
         ticket.done.set()
 
 
@@ -995,7 +1048,7 @@ class _Worker(threading.Thread):
                     ticket._fail(exc)
             else:
                 for ticket in tickets:
-                    ticket.durable.set()
+                    ticket._durable()
             self._taken = []
         elif tell:
             self._notify(self.connection, "pending", "")

@@ -55,6 +55,14 @@ class PerAppLimiter(Limiter):
             self._binding = False
 
 
+def close_storage(app: Flask) -> None:
+    """Close the app's rate-limit storage's Redis connections, if it has any (limits' RedisStorage keeps its
+    redis client as `.storage`; the memory storage keeps a dict there)."""
+    pool = getattr(getattr(app.extensions[EXTENSION]["_storage"], "storage", None), "connection_pool", None)
+    if pool is not None:
+        pool.disconnect()
+
+
 RETRY_STATUSES = frozenset({429, 503})
 
 

@@ -11,7 +11,7 @@ EXTRAS ?= dev
 DEMO_BASE_URL ?= http://127.0.0.1:$(PORT)
 export FLASK_APP := wsgi
 
-.PHONY: help install run demo test test-postgres migrate seed bench lint clean
+.PHONY: help install run demo test test-postgres migrate seed bench lint clean screenshots
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/\$$(PORT)/$(PORT)/g' \
@@ -43,7 +43,12 @@ demo: install  ## run the whole citizen journey over HTTP against `make run` (st
 	$(BIN)/python -m demo.journey --base-url $(DEMO_BASE_URL)
 
 test: install  ## run the whole test suite (DATABASE_URL / REDIS_URL select PostgreSQL / Redis)
+	@test -x /usr/bin/chromium || echo "note: /usr/bin/chromium is absent, so the console's browser tests are skipped;" \
+		"install it with: sudo apt-get install -y chromium fonts-wqy-microhei"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+screenshots: install  ## rewrite docs/screenshots/console-*.png from the console's browser tests (needs Chromium)
+	CONSOLE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/console -k browser
 
 bench: install  ## run the benchmarks under bench/ and print their figures
 	$(BIN)/python bench/catalogue.py

@@ -8,6 +8,8 @@ from app.web.guards import FORM_BLUEPRINTS
 
 def init_app(app: Flask) -> None:
     """Register the console's blueprint (pages and static files under /console/) and let it take HTML forms."""
+    # Each role's pages add their routes to the one blueprint of views.py.
+    from app.console import admin, audit, connectors, review  # noqa: F401
     from app.console.views import bp
 
     app.register_blueprint(bp)

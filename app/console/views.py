@@ -15,11 +15,9 @@ from werkzeug.exceptions import HTTPException
 
 from app.accounts.guard import subject_for
 from app.accounts.services import login as login_service
-from app.audit import services as audit
 from app.console import forms, sessions
 from app.errors import AppError, Forbidden
 from app.extensions import csrf, limiter
-from app.web.requestid import request_id
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -168,64 +166,10 @@ def logout():
     return redirect(url_for("console.login"))
 
 
-# ------------------------------------------------------------------------------------------ home, sections
+# ------------------------------------------------------------------------------------------ home
 
 
 @bp.get("/")
 def home():
     """The caller's roles' sections."""
     return render_template("console/home.html")
-
-
-def section_page(role_name: str, segment: str, title: str):
-    @role(role_name)
-    def view():
-        return render_template(f"console/{segment}/index.html" if segment == "audit" else "console/section.html",
-                               title=title)
-
-    view.__name__ = f"{segment}_index"
-    bp.add_url_rule(f"/{segment}/", endpoint=f"{segment}_index", view_func=view)
-
-
-for _role, _segment, _title in SECTIONS:
-    section_page(_role, _segment, _title)
-
-
-# ------------------------------------------------------------------------------------------ auditors
-
-
-@bp.get("/audit/face-verifications")
-@role("auditor")
-def face_verifications():
-    """The face-verification log's search form, and the chain verification."""
-    return render_template("console/audit/face_verifications.html", values={}, errors={}, page=None,
-                           decisions=forms.DECISION_LABELS, logs=forms.LOG_LABELS)
-
-
-@bp.post("/audit/face-verifications/search")
-@role("auditor")
-def face_search():
-    """One page of the search (the API's service: the query, with its reason, is in the auditor-access log)."""
-    values = {name: request.form.get(name, "") for name in (*forms.FACE_FILTERS, "reason")}
-    values.pop("cursor")
-    context = {"values": values, "decisions": forms.DECISION_LABELS, "logs": forms.LOG_LABELS}
-    template = "console/audit/_face_search.html" if is_htmx() else "console/audit/face_verifications.html"
-    try:
-        filters, why = forms.face_search(request.form)
-    except forms.FormInvalid as invalid:
-        return render_template(template, errors=invalid.errors, page=None, **context), 422
-    page = audit.query("face-verifications", {**filters, "reason": why}, actor=actor(), request_id=request_id())
-    return render_template(template, errors={}, page=page, **context)
-
-
-@bp.post("/audit/verify")
-@role("auditor")
-def verify():
-    """Verify a chain (or all) with the API's service; the first broken link, if any."""
-    try:
-        log, why = forms.verify(request.form)
-    except forms.FormInvalid as invalid:
-        return render_template("console/audit/_verify_result.html", errors=invalid.errors, result=None), 422
-    result = audit.verify(log, actor=actor(), request_id=request_id(), reason=why)
-    return render_template("console/audit/_verify_result.html", errors={}, result=result,
-                           log_label=forms.LOG_LABELS[log])

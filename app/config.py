@@ -223,7 +223,7 @@ def base_settings(env: Settings) -> dict:
         "AUDIT_WITNESS_FILE": env.str("AUDIT_WITNESS_FILE", str(instance_dir / "audit-witness.jsonl")),
         # Rows per database round trip of an audit export (the response is streamed batch by batch).
         "AUDIT_EXPORT_BATCH_SIZE": env.int("AUDIT_EXPORT_BATCH_SIZE", 1000),
-        # How records enter the audit chains (app/ledger/sequencer.py): `auto` queues them and lets one
+        # How records enter the audit chains (app/ledger/sequencer/): `auto` queues them and lets one
         # sequencer per chain chain them in batches on PostgreSQL (one writer at a time holding the chain's
         # head costs about 1.6 ms per append, so ~600 records/s per chain however many writers), and writes
         # directly on SQLite (one writer at a time anyway); `off` writes directly everywhere.

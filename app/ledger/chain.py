@@ -6,7 +6,7 @@ spaces, UTF-8, times as UTC ISO 8601 with a `Z`). Changing a field, deleting a r
 the chain at the first affected record, which `app.ledger.verify.verify_chain` reports.
 
 On PostgreSQL (AUDIT_SEQUENCER=auto) writers queue their records and one sequencer per chain chains them in
-batches (app/ledger/sequencer.py says why and how); `_write` below is what it runs for each batch. The direct
+batches (app/ledger/sequencer/ says why and how); `_write` below is what it runs for each batch. The direct
 path, on SQLite and with AUDIT_SEQUENCER=off, runs that same `_write` in each writer's transaction.
 
 Writes are serialized per chain: the chain's head row in `audit_chain_heads` is locked (`SELECT … FOR UPDATE`

@@ -91,7 +91,7 @@ class ChainedRecord:
 
 
 class PendingRecord(db.Model):
-    """A record written but not yet in its chain (app/ledger/sequencer.py): its own fields, queued by the writer
+    """A record written but not yet in its chain (app/ledger/sequencer/): its own fields, queued by the writer
     in the writer's transaction (durable exactly when the writer's other writes are) and moved into the chain —
     seq, hashes, leaf — by the chain's one sequencer, which deletes the row in the same transaction.
 

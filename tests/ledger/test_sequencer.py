@@ -1,4 +1,4 @@
-"""The chains' sequencer on PostgreSQL (app/ledger/sequencer.py), with real concurrency: threads, and writers and
+"""The chains' sequencer on PostgreSQL (app/ledger/sequencer/), with real concurrency: threads, and writers and
 leaders in other processes (started with multiprocessing's spawn, as a server's workers are separate programs).
 
 Every test ends the same way: everything that was acknowledged is in one chain, seq 1…n without a gap, nothing
@@ -20,6 +20,7 @@ from app.connectors.models import DataAccessRecord
 from app.extensions import db
 from app.ledger import chain, sequencer
 from app.ledger.models import ChainHead, PendingRecord
+from app.ledger.sequencer.worker import lock_key
 from app.ledger.verify import verify_chain
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -75,7 +76,7 @@ def advisory_holder(chain_name: str):
     """A connection of the test's holding the chain's sequencer lock: no sequencer can run meanwhile."""
     engine = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
     connection = engine.connect()
-    assert connection.execute(sa.select(sa.func.pg_try_advisory_lock(sequencer._lock_key(chain_name)))).scalar()
+    assert connection.execute(sa.select(sa.func.pg_try_advisory_lock(lock_key(chain_name)))).scalar()
     connection.commit()
     return engine, connection
 
@@ -122,7 +123,7 @@ def start_other(app, first: int, count: int, threads: int, mode: str = "append")
 
 def leader(app) -> tuple[int, str] | None:
     """(backend pid, application_name) of the connection holding the data-access chain's sequencer lock."""
-    key = sequencer._lock_key(DataAccessRecord.CHAIN) & 0xFFFF_FFFF_FFFF_FFFF  # a bigint key: two oids
+    key = lock_key(DataAccessRecord.CHAIN) & 0xFFFF_FFFF_FFFF_FFFF  # a bigint key: two oids
     with app.app_context(), db.engine.connect() as connection:
         found = connection.execute(sa.text(
             "SELECT l.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"

@@ -268,24 +268,13 @@ def _linked(model: type, rows: list[dict], seq: int, head_hash: str, *, prepared
             ) -> tuple[list[dict], list[bytes]]:
     """`rows` as records after (seq, head_hash): their seq, prev_hash, leaf salt and record_hash, and their leaf
     hashes. `prepared` rows are complete already; others are checked and completed here."""
-    keys, defaults = _columns(model)
     encode = _canonical_encoder()
     # Every salt of the batch from one read of the system's CSPRNG: each os.urandom releases and takes back
     # the GIL, which under load costs the sequencer more than the bytes.
     salts = os.urandom(16 * len(rows)).hex()
     written, leaves = [], []
     for offset, fields in enumerate(rows):
-        if prepared:
-            row = dict(fields)
-        else:
-            unknown = fields.keys() - keys.keys()
-            if unknown:
-                raise TypeError(f"{model.__name__} has no column(s) {sorted(unknown)}")
-            row = {**keys, **fields}
-            for key, default in defaults:
-                if row[key] is None:
-                    row[key] = default.arg(None) if default.is_callable else default.arg
-            row["recorded_at"] = utcnow()
+        row = dict(fields) if prepared else {**completed(model, fields), "recorded_at": utcnow()}
         seq += 1
         row["seq"] = seq
         row["prev_hash"] = head_hash
@@ -326,6 +315,20 @@ def _columns(model: type) -> tuple[dict[str, None], list[tuple[str, Any]]]:
         if default is not None and (getattr(default, "is_scalar", False) or getattr(default, "is_callable", False)):
             defaults.append((column.key, default))
     return keys, defaults
+
+
+def completed(model: type, fields: dict) -> dict:
+    """`fields` with every other column of `model` filled in (its Python-side default, else None); TypeError
+    for a column the model has not."""
+    keys, defaults = _columns(model)
+    unknown = fields.keys() - keys.keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column(s) {sorted(unknown)}")
+    row = {**keys, **fields}
+    for key, default in defaults:
+        if row[key] is None:
+            row[key] = default.arg(None) if default.is_callable else default.arg
+    return row
 
 
 def _head_behind(failed: Connection, model: type, head_seq: int) -> bool:

@@ -98,18 +98,11 @@ def _problem(check: _Check, value: Any) -> str | None:
 def prepare(model: type, rows: list[dict]) -> list[dict]:
     """The rows as they will be inserted, but for the chain's own columns: checked, with their ids and the
     writer's time (`recorded_at`). Raises TypeError for an unknown column, InvalidRecord for a bad value."""
-    keys, defaults = chain._columns(model)
     checks = _checks(model)
     now = utcnow()
     prepared = []
     for fields in rows:
-        unknown = fields.keys() - keys.keys()
-        if unknown:
-            raise TypeError(f"{model.__name__} has no column(s) {sorted(unknown)}")
-        row = {**keys, **fields}
-        for key, default in defaults:
-            if row[key] is None:
-                row[key] = default.arg(None) if default.is_callable else default.arg
+        row = chain.completed(model, fields)
         for check in checks:
             problem = _problem(check, row[check.key])
             if problem:

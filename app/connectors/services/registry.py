@@ -12,6 +12,7 @@ Rules (API.md, BRIEF §4.5):
 - every change is a `ConnectorEvent` naming the actor, with the changed fields (a secret only as "rotated");
 - a change of the active set bumps the catalogue revision (GET /data-elements lists providers) and makes
   this process rebuild its connector registry at once (app/connectors/services/runtime.py).
+- a health check's outcome is remembered (the state store, HEALTH_KEPT_SECONDS) as the connector's last health.
 
 Default mapping convention: a connector registered with `elements` and no `mapping` answers in the
 platform's standard shape, each element at its own dotted name, e.g. `{"person": {"name": "张伟"},
@@ -21,16 +22,18 @@ record's last-updated time is read from `updated_at` unless `source_updated_path
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import secrets
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import asdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 
 import sqlalchemy as sa
+from flask import current_app
 
 from app.accounts.models import StaffUser
 from app.catalogue import cache
@@ -63,6 +66,20 @@ SPEC_FIELDS = (
     "max_response_bytes",
 )
 CONNECTOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The last health check of each connector, in the shared state store: a hint for the bureau's list (the
+# check is cheap to run again), not a record, so it lives only this long and needs no table.
+HEALTH_KEY = "connector-health:"
+HEALTH_KEPT_SECONDS = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class LastHealth:
+    """A connector's last health check: its outcome and when it ran."""
+
+    ok: bool
+    latency_ms: int
+    error: str | None
+    checked_at: datetime
 
 
 class UnsafeConnectorUrl(ValidationFailed):
@@ -250,9 +267,28 @@ def disable(connector_id: str, staff: StaffUser) -> Connector:
 
 
 def health_check(connector_id: str, staff: StaffUser) -> HealthResult:
-    """Call the connector's health path now → (ok, latency_ms, error)."""
+    """Call the connector's health path now → (ok, latency_ms, error); remembered as its last health."""
     row = visible_connector(connector_id, staff)
-    return runtime().health_check(spec_of(row, bureau_name=row.bureau_code))
+    result = runtime().health_check(spec_of(row, bureau_name=row.bureau_code))
+    record = {**result._asdict(), "checked_at": utcnow().isoformat()}
+    _state().put(HEALTH_KEY + row.id, json.dumps(record, separators=(",", ":")), HEALTH_KEPT_SECONDS)
+    return result
+
+
+def last_health(connector_ids: Iterable[str]) -> dict[str, LastHealth]:
+    """The last health check (API or console) of each of `connector_ids` in the last HEALTH_KEPT_SECONDS."""
+    found = {}
+    for connector_id in connector_ids:
+        raw = _state().get(HEALTH_KEY + connector_id)
+        if raw is not None:
+            record = json.loads(raw)
+            found[connector_id] = LastHealth(record["ok"], record["latency_ms"], record["error"],
+                                             datetime.fromisoformat(record["checked_at"]))
+    return found
+
+
+def _state():
+    return current_app.extensions["state"]
 
 
 def _mapping_of(data: Mapping, *, existing: Mapping | None) -> dict[str, str]:

@@ -249,3 +249,25 @@ class PublicKeysSchema(ma.Schema):
     keys = fields.List(fields.String(), required=True, metadata={
         "description": "signed-note verifier keys `<name>+<hex key id>+<base64 key>` (Ed25519): the current "
                        "signing key first, then retired ones whose checkpoints still verify"})
+
+
+# ------------------------------------------------------------------------------------ the auditor-access log
+
+# What an auditor-access record says was done (app/audit/services.py, transparency.py, app/stats/services.py).
+ACCESS_ACTIONS = ("query", "view", "export", "verify", "checkpoint", "proof", "stats")
+ACTOR_PATTERN = r"^(staff|citizen):[A-Za-z0-9_-]{1,56}$"
+
+
+class AuditorAccessQuerySchema(LogQuerySchema):
+    """The filters of the auditor-access log (queried by the staff console): who did what to which log."""
+
+    actor = fields.String(validate=FullMatch(ACTOR_PATTERN, error="操作人格式无效,应为 staff:<编号>"),
+                          metadata={"description": "`staff:<id>` of the auditor"})
+    action = fields.String(validate=OneOf(ACCESS_ACTIONS))
+    log = fields.String(validate=OneOf(VERIFIABLE_LOGS), metadata={"description": "the log they looked at"})
+
+
+class AuditorAccessSearchSchema(AuditorAccessQuerySchema):
+    """The auditor-access filters and a person: whose ID number an auditor searched for (matched by its hash)."""
+
+    id_number = person_filter()

@@ -2,8 +2,9 @@
 
 Logs plug in by name. `CHAINED_LOGS` maps a log's API name to its model for verification; `LOG_VIEWS` maps
 the logs that can be queried and exported to how (columns and filters): `data-access` and
-`face-verifications` (the face-verification log, app/face/models.py) are in both, `auditor-access` is verified
-only. A name in neither answers 422 `log_unavailable` (verify) or 404 (export).
+`face-verifications` (the face-verification log, app/face/models.py) are in both, `auditor-access` too, though
+only the staff console queries it (the API exports neither it nor has a query endpoint for it). A name in
+neither answers 422 `log_unavailable` (verify) or 404 (export).
 
 Every auditor query, export and verification appends an `AuditorAccessRecord` to the `auditor-access`
 chain: who, what, which filters — an `id_number` filter only as its keyed pseudonym. A query's record is
@@ -86,6 +87,22 @@ def _face_conditions(filters: Mapping) -> list:
     return conditions
 
 
+def _auditor_access_conditions(filters: Mapping) -> list:
+    model = AuditorAccessRecord
+    conditions = []
+    if filters.get("from") is not None:
+        conditions.append(model.recorded_at >= filters["from"])
+    if filters.get("to") is not None:
+        conditions.append(model.recorded_at < filters["to"])
+    for name in ("actor", "action", "log"):
+        if filters.get(name):
+            conditions.append(getattr(model, name) == filters[name])
+    if filters.get("id_number"):
+        # Which auditor looked for this person: their searches keep the ID number only as its pseudonym.
+        conditions.append(model.filters["id_number_pseudonym"].as_string() == pseudonym_of(filters["id_number"]))
+    return conditions
+
+
 LOG_VIEWS: dict[str, LogView] = {
     "data-access": LogView(
         model=DataAccessRecord,
@@ -106,6 +123,12 @@ LOG_VIEWS: dict[str, LogView] = {
             "record_hash",
         ),
         conditions=_face_conditions,
+    ),
+    "auditor-access": LogView(
+        model=AuditorAccessRecord,
+        columns=("seq", "id", "recorded_at", "actor", "action", "log", "filters", "result_count", "request_id",
+                 "prev_hash", "record_hash"),
+        conditions=_auditor_access_conditions,
     ),
 }
 
@@ -166,6 +189,18 @@ def query(log: str, filters: Mapping, *, actor: str, request_id: str) -> CursorP
     return CursorPage(rows, encode_cursor(rows[-1].seq) if more else None)
 
 
+def record(log: str, seq: int, *, actor: str, request_id: str, reason: str | None = None):
+    """One record of a log, by its seq (404 when there is none); the view is logged before it is answered."""
+    view = LOG_VIEWS.get(log)
+    if view is None:
+        raise NotFound("该日志不存在或尚未启用")
+    row = db.session.scalar(sa.select(view.model).where(view.model.seq == seq))
+    if row is None:
+        raise NotFound("该记录不存在")
+    record_access(actor, "view", log, {"seq": seq, "reason": reason}, 1, request_id)
+    return row
+
+
 # ------------------------------------------------------------------------------------------------ export
 
 CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -214,12 +249,12 @@ def _plain(value):
 
 
 def _csv_cell(value) -> str:
+    """One CSV cell: lists joined by `;`, and any text a spreadsheet would run as a formula defused."""
     if value is None:
         return ""
-    if isinstance(value, list):
-        return ";".join(str(item) for item in value)
-    text = str(value)
-    # Spreadsheets run a cell starting like a formula; auditors open these files in one (CSV injection).
+    text = ";".join(str(item) for item in value) if isinstance(value, list) else str(value)
+    # Spreadsheets run a cell starting like a formula; auditors open these files in one (CSV injection). The
+    # joined text is what the cell starts with, so a list's first item is guarded too.
     return "'" + text if text.startswith(CSV_FORMULA_START) else text
 
 

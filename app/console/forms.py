@@ -1,9 +1,9 @@
 """The console's forms: what a posted HTML form means, checked by the API's own schemas.
 
-No rule is copied here: a search form is loaded through the schema of the API endpoint it stands for
-(POST /api/v1/audit/face-verifications/search), so its filters are checked exactly as there and an error is
-shown next to its field with the API's message. The console adds one field of its own: the reason every
-auditor view asks for, which the auditor-access log keeps with the query.
+No rule is copied here: each role's forms (audit_forms.py, connector_forms.py, …) load a form through the
+schema of the API endpoint it stands for, so it is checked exactly as there and an error is shown next to its
+field with the API's message. What every role shares is here: login, the reason every auditor view asks for
+(the auditor-access log keeps it with the query), times typed as Beijing time, and flattening messages.
 """
 
 from __future__ import annotations
@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta, timezone
 
-import marshmallow as ma
-
-from app.audit.schemas import VERIFIABLE_LOGS, FaceLogSearchSchema
+from app.audit.schemas import VERIFIABLE_LOGS
 from app.face.models import DECISIONS
 from app.web.schemas import printable
 
 # The times auditors type (datetime-local inputs) are Beijing time.
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 REASON_MAX = 200
-FACE_FILTERS = ("from", "to", "decision", "provider", "matter_code", "id_number", "cursor")
 DECISION_LABELS = {"pass": "通过", "fail": "未通过"}
 LOG_LABELS = {"all": "全部日志", "face-verifications": "刷脸核验日志", "data-access": "数据调用日志",
               "auditor-access": "审计访问日志"}
@@ -58,32 +55,11 @@ def reason(form: Mapping) -> str:
     return text
 
 
-def _beijing_time(value: str) -> str:
-    # `2024-05-01T09:30` from the browser: Beijing time, unless it says otherwise.
+def beijing_time(value: str) -> str:
+    """A time as a datetime-local input sends it (`2024-05-01T09:30`), read as Beijing time unless it names
+    its offset."""
     has_offset = value.endswith("Z") or "+" in value[10:] or "-" in value[10:]
     return value if has_offset else value + "+08:00"
-
-
-def face_search(form: Mapping) -> tuple[dict, str]:
-    """The filters of the face-verification search form (as the API's search body loads them) and its reason."""
-    errors: dict[str, str] = {}
-    try:
-        why = reason(form)
-    except FormInvalid as invalid:
-        errors.update(invalid.errors)
-        why = ""
-    body = {name: _text(form, name) for name in FACE_FILTERS if _text(form, name)}
-    for name in ("from", "to"):
-        if name in body:
-            body[name] = _beijing_time(body[name])
-    try:
-        filters = FaceLogSearchSchema().load(body)
-    except ma.ValidationError as error:
-        errors.update({name: "；".join(_messages(messages)) for name, messages in error.messages.items()})
-        filters = {}
-    if errors:
-        raise FormInvalid(errors)
-    return filters, why
 
 
 def verify(form: Mapping) -> tuple[str, str]:
@@ -99,9 +75,11 @@ def verify(form: Mapping) -> tuple[str, str]:
     return log, why
 
 
-def _messages(messages) -> list[str]:
+def error_messages(messages) -> list[str]:
+    """A marshmallow field's messages (a list, or nested dicts of lists) as one flat list of texts."""
     if isinstance(messages, dict):
-        return [text for value in messages.values() for text in _messages(value)]
+        return [text for value in messages.values() for text in error_messages(value)]
     if isinstance(messages, list):
         return [str(text) for text in messages]
     return [str(messages)]
+

@@ -26,6 +26,7 @@ from app.accounts.models import Citizen
 from app.applications.models import Application, ApplicationEvent
 from app.extensions import db
 from app.notifications.models import Notification
+from tests.helpers import assert_error
 
 
 def events(client, headers, application_id: str) -> list[str]:
@@ -377,6 +378,27 @@ def test_overdue_applications_show_in_the_inbox(client, app, zhang, reviewer):
     assert overdue["items"][0]["overdue"] is True
     assert client.get("/api/v1/review/applications?overdue=false", headers=reviewer).json["total"] == 0
     assert client.get(url(application_id), headers=zhang).json["overdue"] is True
+
+
+def test_the_inbox_filters_by_the_day_of_submission_in_beijing(client, app, zhang, reviewer):
+    application_id = submitted_application(client, zhang)
+    with app.app_context():
+        row = db.session.get(Application, application_id)
+        row.submitted_at = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)  # 2026-12-01 01:30 in Beijing
+        db.session.commit()
+
+    def found(query: str) -> list[str]:
+        answer = client.get(f"/api/v1/review/applications?{query}", headers=reviewer)
+        assert answer.status_code == 200, answer.json
+        return [item["id"] for item in answer.json["items"]]
+
+    assert found("submitted_from=2026-12-01&submitted_to=2026-12-01") == [application_id]
+    assert found("submitted_to=2026-11-30") == []
+    assert found("submitted_from=2026-12-02") == []
+    refused = client.get("/api/v1/review/applications?submitted_from=2026-12-02&submitted_to=2026-12-01",
+                         headers=reviewer)
+    assert_error(refused, 422, "validation_failed")
+    assert "起始日期" in str(refused.json["errors"])
 
 
 def test_concurrent_transitions_cannot_both_win(client, app, zhang, reviewer, is_postgres):

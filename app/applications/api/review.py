@@ -53,7 +53,7 @@ class Inbox(MethodView):
     @UNAUTHORIZED
     @NOT_REVIEWER
     def get(self, args):
-        """The department's submitted applications, oldest first; filter by status, overdue, matter."""
+        """The department's submitted applications, oldest first; filter by status, overdue, matter, days."""
         return review.inbox(reviewer(), **args)
 
 

@@ -17,6 +17,13 @@ class InboxQuerySchema(PageQuerySchema):
                            metadata={"description": "only applications in this status"})
     overdue = fields.Boolean(metadata={"description": "true: past the promised deadline and undecided"})
     matter_code = Code()
+    submitted_from = fields.Date(metadata={"description": "submitted on or after this day (Beijing time)"})
+    submitted_to = fields.Date(metadata={"description": "submitted on or before this day (Beijing time)"})
+
+    @ma.validates_schema
+    def days_in_order(self, data, **kwargs):
+        if data.get("submitted_from") and data.get("submitted_to") and data["submitted_from"] > data["submitted_to"]:
+            raise ma.ValidationError("起始日期不能晚于截止日期", "submitted_to")
 
 
 class InboxItemSchema(ma.Schema):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -18,7 +19,7 @@ from sqlalchemy.orm import joinedload
 from app.applications.models import Application, PromiseBreach
 from app.applications.services import lifecycle, state
 from app.applications.services.lifecycle import Actor
-from app.applications.workdays import work_calendar
+from app.applications.workdays import TIMEZONE, work_calendar
 from app.catalogue import services as catalogue
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -30,14 +31,20 @@ DEFAULT_CARRIER = "EMS"
 
 
 def inbox(reviewer: Actor, *, status: str | None = None, overdue: bool | None = None,
-          matter_code: str | None = None, page: int = 1, per_page: int = 20) -> Page:
-    """The department's submitted applications, oldest submission first (the order they are worked)."""
+          matter_code: str | None = None, submitted_from: date | None = None, submitted_to: date | None = None,
+          page: int = 1, per_page: int = 20) -> Page:
+    """The department's submitted applications, oldest submission first (the order they are worked); the
+    submission days are the city's (Beijing time), as the reviewers read them."""
     condition = sa.and_(Application.department_code == reviewer.department_code,
                         Application.submitted_at.is_not(None))
     if status:
         condition = condition & (Application.status == status)
     if matter_code:
         condition = condition & (Application.matter_code == matter_code)
+    if submitted_from:
+        condition = condition & (Application.submitted_at >= _start_of(submitted_from))
+    if submitted_to:
+        condition = condition & (Application.submitted_at < _start_of(submitted_to + timedelta(days=1)))
     if overdue is not None:
         today = work_calendar().today()
         late = sa.and_(Application.promised_due_on < today, Application.status.not_in(lifecycle.DECIDED))
@@ -48,6 +55,11 @@ def inbox(reviewer: Actor, *, status: str | None = None, overdue: bool | None = 
         .order_by(Application.submitted_at, Application.id),
         page=page, per_page=per_page,
     )
+
+
+def _start_of(day: date) -> datetime:
+    """The first instant of `day` in the city, in UTC (as submission times are stored)."""
+    return datetime.combine(day, time.min, TIMEZONE).astimezone(UTC)
 
 
 def accept(application: Application, reviewer: Actor) -> Application:

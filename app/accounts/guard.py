@@ -91,6 +91,17 @@ def _check_citizen_token(citizen: Citizen, payload: dict, needed: str) -> None:
         raise AssuranceRequired(citizen.assurance, needed)
 
 
+def _scope_holds(staff: StaffUser, payload: dict) -> bool:
+    """Whether a staff access token's roles and scope still hold: one carrying a role the account no longer has,
+    or another bureau or department, is refused (accounts.services.staff.update_staff), so a role taken away
+    goes at once, not at the token's expiry. A refresh token passes: the token it issues carries the account's
+    roles as they are now (a role added reaches the client at its next refresh)."""
+    if payload.get("type") == "refresh":
+        return True
+    return (set(payload.get("roles") or []) <= set(staff.roles) and payload.get("bureau") == staff.bureau_code
+            and payload.get("department") == staff.department_code)
+
+
 def current_citizen() -> Citizen:
     """The calling citizen (only after @require("citizen"))."""
     return current_user
@@ -135,7 +146,7 @@ def init_app(app: Flask) -> None:
         if model is None:
             return None
         user = db.session.get(model, ident)
-        if user is None or (isinstance(user, StaffUser) and not user.active):
+        if user is None or (isinstance(user, StaffUser) and not (user.active and _scope_holds(user, payload))):
             return None
         return user
 
@@ -150,6 +161,6 @@ def init_app(app: Flask) -> None:
     jwt.invalid_token_loader(lambda _reason: unauthorized("访问令牌无效"))
     jwt.expired_token_loader(lambda _h, _p: unauthorized("访问令牌已过期,请刷新或重新登录"))
     jwt.revoked_token_loader(lambda _h, _p: unauthorized("访问令牌已注销,请重新登录"))
-    jwt.user_lookup_error_loader(lambda _h, _p: unauthorized("账号不存在或已停用"))
+    jwt.user_lookup_error_loader(lambda _h, _p: unauthorized("账号不存在、已停用或权限已变更,请重新登录"))
     jwt.needs_fresh_token_loader(lambda _h, _p: unauthorized("需要重新登录"))
     jwt.token_verification_failed_loader(lambda _h, _p: unauthorized("访问令牌无效"))

@@ -358,7 +358,23 @@ def new_staff(form: MultiDict) -> dict:
 
 def staff_values(form: MultiDict) -> dict:
     """What the admin typed (never the password), to show the form again."""
-    return {**{name: _text(form, name) for name in STAFF_TEXT}, "roles": form.getlist("roles")}
+    return {**{name: _text(form, name) for name in STAFF_TEXT}, "roles": form.getlist("roles"),
+            "active": bool(form.get("active"))}
+
+
+def staff_values_of(user) -> dict:
+    """An account's current values, to fill the change form."""
+    return {"username": user.username, "display_name": user.display_name, "roles": list(user.roles),
+            "bureau_code": user.bureau_code or "", "department_code": user.department_code or "",
+            "active": user.active}
+
+
+def staff_changes(form: MultiDict) -> dict:
+    """The arguments of `update_staff` the change form stands for (the service checks them)."""
+    return {"roles": [role for role in form.getlist("roles") if role],
+            "bureau_code": _text(form, "bureau_code") or None,
+            "department_code": _text(form, "department_code") or None,
+            "active": bool(form.get("active"))}
 
 
 def staff_errors(error: AppError) -> dict[str, str]:

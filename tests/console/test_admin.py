@@ -349,7 +349,7 @@ def test_staff_accounts_are_listed_and_created_through_the_accounts_service(app,
     listing = admin.get("/console/admin/staff/").get_data(as_text=True)
     for username in ("admin", "auditor", "reviewer-gjj", "bureau-ga", "agent"):
         assert f'id="staff-{username}"' in listing
-    assert "更改已有账号的角色与停用账号尚无对应的服务和接口" in listing
+    assert "已签发的令牌和会话立即失效" in listing
     created = admin.post("/console/admin/staff/new", {"username": "Reviewer-RSJ", "display_name": "人社审核",
                                                       "password": "a-long-password", "roles": ["reviewer"],
                                                       "department_code": "rsj"})
@@ -375,6 +375,57 @@ def test_a_new_accounts_errors_are_the_services(admin):
     taken = admin.post("/console/admin/staff/new",
                        {"username": "auditor", "password": "pw-pw-pw", "roles": ["auditor"]})
     assert taken.status_code == 409 and field_error(taken.get_data(as_text=True), "username") == "用户名已存在"
+
+
+def staff_id(app, username: str) -> str:
+    with app.app_context():
+        return db.session.scalars(sa.select(StaffUser.id).where(StaffUser.username == username)).one()
+
+
+def test_an_admin_changes_an_accounts_roles_and_the_tokens_it_held_stop_working(app, admin, client, staff_headers):
+    old_token = staff_headers("reviewer-gjj")
+    assert client.get("/api/v1/review/applications", headers=old_token).status_code == 200
+    page = admin.get(f"/console/admin/staff/{staff_id(app, 'reviewer-gjj')}/edit").get_data(as_text=True)
+    assert 'value="reviewer" checked' in page and 'name="active" value="1" checked' in page and "hx-confirm" in page
+
+    added = admin.post(f"/console/admin/staff/{staff_id(app, 'reviewer-gjj')}/edit",
+                       {"roles": ["reviewer", "auditor"], "department_code": "gjj", "active": "1"})
+    assert added.status_code == 303  # a role added: the tokens held keep working, with the roles they carry
+    assert client.get("/api/v1/review/applications", headers=old_token).status_code == 200
+    changed = admin.post(f"/console/admin/staff/{staff_id(app, 'reviewer-gjj')}/edit",
+                         {"roles": ["auditor"], "active": "1"})
+    assert changed.status_code == 303 and changed.headers["Location"].endswith("changed=reviewer-gjj")
+    assert "已保存对账号" in admin.get(changed.headers["Location"]).get_data(as_text=True)
+    refused = client.get("/api/v1/review/applications", headers=old_token)
+    assert refused.status_code == 401 and "权限已变更" in refused.json["message"]
+    new_token = staff_headers("reviewer-gjj")  # a new login carries the roles the account has now
+    assert client.get("/api/v1/review/applications", headers=new_token).status_code == 403
+    assert client.get("/api/v1/audit/face-verifications?reason=x", headers=new_token).status_code not in (401, 403)
+
+
+def test_a_deactivated_account_can_neither_use_its_tokens_nor_log_in(app, admin, client, staff_headers):
+    token = staff_headers("auditor")
+    answer = admin.post(f"/console/admin/staff/{staff_id(app, 'auditor')}/edit", {"roles": ["auditor"]})
+    assert answer.status_code == 303
+    assert client.get("/api/v1/audit/face-verifications?reason=x", headers=token).status_code == 401
+    login = client.post("/api/v1/auth/staff/login", json={"username": "auditor", "password": "sandbox-pass"})
+    assert login.status_code in (401, 403)
+    assert "已停用" in admin.get("/console/admin/staff/").get_data(as_text=True)
+
+
+def test_an_admin_cannot_lock_themselves_out_and_scope_rules_are_the_services(app, admin):
+    own = f"/console/admin/staff/{staff_id(app, 'admin')}/edit"
+    demoted = admin.post(own, {"roles": ["auditor"], "active": "1"})
+    assert demoted.status_code == 422
+    assert field_error(demoted.get_data(as_text=True), "roles") == "不能取消自己的管理员角色"
+    stopped = admin.post(own, {"roles": ["admin"]})
+    assert field_error(stopped.get_data(as_text=True), "active") == "不能停用自己的账号"
+    other = admin.post(f"/console/admin/staff/{staff_id(app, 'bureau-ga')}/edit", {"roles": ["bureau"], "active": "1"})
+    assert field_error(other.get_data(as_text=True), "bureau_code") == "bureau 账号必须指定所属委办局代码"
+    with app.app_context():
+        kept = db.session.scalars(sa.select(StaffUser).where(StaffUser.username == "admin")).one()
+        assert kept.roles == ["admin"] and kept.active
+    assert admin.get("/console/admin/staff/nobody/edit").status_code == 404
 
 
 # ------------------------------------------------------------------------------------------ statistics

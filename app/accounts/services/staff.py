@@ -9,6 +9,7 @@ upgrade it.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import secrets
 
@@ -20,6 +21,8 @@ from sqlalchemy import select
 from app.accounts.models import ROLES, StaffUser
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -89,6 +92,19 @@ def staff_problems(username: str, password: str, roles, bureau_code, department_
         add("password", f"密码长度应为{min_length}至{MAX_PASSWORD_LENGTH}个字符")
     elif password.lower() == username:
         add("password", "密码不能与用户名相同")
+    for field, messages in _scope_problems(roles, bureau_code, department_code).items():
+        for message in messages:
+            add(field, message)
+    return problems
+
+
+def _scope_problems(roles, bureau_code, department_code) -> dict[str, list[str]]:
+    """What is wrong with an account's roles and its bureau or department, by field."""
+    problems: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
     if not roles:
         add("roles", "至少需要一个角色")
     unknown = [role for role in roles if role not in ROLES]
@@ -144,3 +160,29 @@ def create_staff(
     return user
 
 
+
+
+def update_staff(user: StaffUser, *, roles, bureau_code: str | None, department_code: str | None, active: bool,
+                 by: StaffUser) -> StaffUser:
+    """Change an account's roles, its bureau or department, or whether it is active; ValidationFailed lists
+    every problem. The same rules as a new account's, and an admin can neither take their own admin role
+    away nor deactivate themselves (the city would lose its last way in).
+
+    What the account held before ends at once: its console sessions read the account on every request, and
+    an API access token carrying a role taken away, or another scope, is refused (the guard's user lookup), as
+    every token of a deactivated account is; a refresh token gets the account's roles as they now are."""
+    roles = list(roles)
+    problems = _scope_problems(roles, bureau_code, department_code)
+    if user.id == by.id and "admin" not in roles:
+        problems.setdefault("roles", []).append("不能取消自己的管理员角色")
+    if user.id == by.id and not active:
+        problems.setdefault("active", []).append("不能停用自己的账号")
+    if problems:
+        raise ValidationFailed(next(iter(problems.values()))[0], errors={"json": problems})
+    user.roles = roles
+    user.bureau_code = bureau_code
+    user.department_code = department_code
+    user.active = active
+    db.session.commit()
+    log.info("staff account %s changed by staff:%s: roles %s, active %s", user.id, by.id, ",".join(roles), active)
+    return user

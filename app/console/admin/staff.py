@@ -1,25 +1,25 @@
-"""Staff accounts: the list, and a new account.
+"""Staff accounts: the list, a new account, and changing one.
 
 The API has no staff-account endpoints (API.md; accounts are created with `flask create-staff`), so these
-pages use what the accounts domain offers: `create_staff`, which checks every field (username, password
-length, roles, a bureau account's bureau, a reviewer's department) and refuses a taken username. It has no
-service to change an account's roles or to deactivate one, so neither is offered here (the list says so)
-rather than written into a view: which changes are allowed, and what becomes of the account's sessions and
-tokens, are the accounts domain's rules to write first.
+pages use the accounts domain's services: `create_staff`, which checks every field (username, password
+length, roles, a bureau account's bureau, a reviewer's department) and refuses a taken username, and
+`update_staff`, which checks roles and scope by the same rules, keeps an admin from locking themselves out,
+and ends what the account held before (its tokens carry the old roles and are refused).
 """
 
 from __future__ import annotations
 
 import marshmallow as ma
 import sqlalchemy as sa
-from flask import redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 
 from app.accounts.models import ROLES, StaffUser
-from app.accounts.services.staff import create_staff
+from app.accounts.services.staff import create_staff, update_staff
 from app.console import admin_forms as forms
 from app.console.admin.labels import LABELS
 from app.console.views import bp, is_htmx, role
-from app.errors import AppError
+from app.errors import AppError, NotFound
+from app.extensions import db
 from app.web.paging import page_of
 from app.web.schemas import PageQuerySchema
 
@@ -34,9 +34,11 @@ def admin_staff():
     except ma.ValidationError:
         paging = PageQuerySchema().load({})
     listing = page_of(sa.select(StaffUser).order_by(StaffUser.username), **paging)
-    created = request.args.get("created", "")
+    shown = {row.username for row in listing.items}
+    created, changed = request.args.get("created", ""), request.args.get("changed", "")
     return render_template("console/admin/staff.html", title="工作人员账号", listing=listing,
-                           created=created if created in {row.username for row in listing.items} else "", **LABELS)
+                           created=created if created in shown else "", changed=changed if changed in shown else "",
+                           **LABELS)
 
 
 @bp.route("/admin/staff/new", methods=["GET", "POST"])
@@ -58,6 +60,30 @@ def admin_staff_new():
     return redirect(target, 303)
 
 
-def _form(*, values: dict, errors: dict, status: int = 200):
-    return render_template("console/admin/staff_form.html", title="新建工作人员账号", values=values, errors=errors,
-                           role_choices=ROLES, **LABELS), status
+@bp.route("/admin/staff/<staff_id>/edit", methods=["GET", "POST"])
+@role("admin")
+def admin_staff_edit(staff_id: str):
+    """Change an account's roles, bureau or department, or deactivate it (the accounts domain's `update_staff`)."""
+    user = db.session.get(StaffUser, staff_id)
+    if user is None:
+        raise NotFound("没有这个工作人员账号")
+    if request.method == "GET":
+        return _form(values=forms.staff_values_of(user), errors={}, editing=user)
+    try:
+        update_staff(user, **forms.staff_changes(request.form), by=g.console.staff)
+    except AppError as error:
+        if error.status_code != 422:
+            raise
+        db.session.rollback()
+        return _form(values=forms.staff_values(request.form), errors=forms.staff_errors(error), status=422,
+                     editing=user)
+    target = url_for("console.admin_staff", changed=user.username)
+    if is_htmx():
+        return "", 204, {"HX-Redirect": target}
+    return redirect(target, 303)
+
+
+def _form(*, values: dict, errors: dict, status: int = 200, editing: StaffUser | None = None):
+    title = "更改工作人员账号" if editing else "新建工作人员账号"
+    return render_template("console/admin/staff_form.html", title=title, values=values, errors=errors,
+                           role_choices=ROLES, editing=editing, **LABELS), status

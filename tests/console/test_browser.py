@@ -149,3 +149,29 @@ def test_an_auditor_searches_every_log_verifies_chains_and_checkpoints_and_expor
     assert page.locator("#verify-logs tbody tr").count() == 3
     shot(page, "audit-integrity")
     assert_accessible(page)
+
+
+TABLET = {"width": 768, "height": 1024}
+# Each role's main pages, as that role: on a tablet nothing is wider than the screen (no sideways scrolling of
+# the page: wide tables scroll inside their own box) and every page still passes axe.
+ROLE_PAGES = {
+    "auditor": ["/console/", "/console/audit/", "/console/audit/face-verifications", "/console/audit/integrity"],
+    "bureau-ga": ["/console/connectors/", "/console/connectors/new"],
+    "reviewer-gjj": ["/console/review/", "/console/review/rectifications"],
+    "admin": ["/console/admin/", "/console/admin/connectors/", "/console/admin/matters/", "/console/admin/staff/",
+              "/console/admin/stats"],
+}
+
+
+def test_every_roles_pages_fit_a_tablet(served, page):
+    page.set_viewport_size(TABLET)
+    for username, paths in ROLE_PAGES.items():
+        page.context.clear_cookies()
+        log_in(page, served, username)
+        for path in paths:
+            response = page.goto(f"{served}{path}")
+            assert response.status == 200, path
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} is {overflow} px wider than a tablet"
+            assert_accessible(page)
+    shot(page, "tablet-dashboard")

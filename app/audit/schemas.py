@@ -43,9 +43,15 @@ class LogQuerySchema(TimeRangeSchema):
     limit = WholeNumber(load_default=50, validate=Range(min=1, max=MAX_LIMIT))
 
 
+# Who acted, as the logs name them.
+ACTOR_PATTERN = r"^(staff|citizen):[A-Za-z0-9_-]{1,56}$"
+
+
 class DataAccessQuerySchema(LogQuerySchema):
     connector = opaque_id("connector id")
     application_id = opaque_id("application id")
+    actor = fields.String(validate=FullMatch(ACTOR_PATTERN, error="操作人格式无效,应为 citizen:<编号> 或 staff:<编号>"),
+                          metadata={"description": "who the data was fetched for: `citizen:<id>` or `staff:<id>`"})
 
 
 def person_filter() -> fields.String:
@@ -255,7 +261,6 @@ class PublicKeysSchema(ma.Schema):
 
 # What an auditor-access record says was done (app/audit/services.py, transparency.py, app/stats/services.py).
 ACCESS_ACTIONS = ("query", "view", "export", "verify", "checkpoint", "proof", "stats")
-ACTOR_PATTERN = r"^(staff|citizen):[A-Za-z0-9_-]{1,56}$"
 
 
 class AuditorAccessQuerySchema(LogQuerySchema):

@@ -75,6 +75,8 @@ def _data_access_conditions(filters: Mapping) -> list:
         conditions.append(model.connector_id == filters["connector"])
     if filters.get("application_id"):
         conditions.append(model.application_id == filters["application_id"])
+    if filters.get("actor"):
+        conditions.append(model.actor == filters["actor"])
     return conditions
 
 

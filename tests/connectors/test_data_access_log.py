@@ -130,6 +130,16 @@ def vault_pseudonym(app, id_number: str) -> str:
         return vault().pseudonym(id_number)
 
 
+def test_auditors_filter_by_who_the_data_was_fetched_for(client, auditor, history):
+    everything = client.get("/api/v1/audit/data-access", headers=auditor).json["items"]
+    actor = everything[0]["actor"]
+    by_actor = client.get(f"/api/v1/audit/data-access?actor={actor}", headers=auditor).json["items"]
+    assert by_actor and {r["actor"] for r in by_actor} == {actor}
+    assert len(by_actor) == sum(r["actor"] == actor for r in everything) < len(everything)
+    refused = client.get("/api/v1/audit/data-access?actor=somebody", headers=auditor)
+    assert refused.status_code == 422 and "操作人格式无效" in str(refused.json["errors"])
+
+
 def test_time_filters(client, auditor, history):
     now = datetime.now(UTC)
     later = (now + timedelta(minutes=5)).isoformat()

@@ -60,6 +60,8 @@ UNSTATABLE: dict[str, dict[str, str]] = {
     "POST /api/v1/applications/{application_id}/submit": {
         "materials.*": "every required material provided first (the application's state, not the request's)"},
     "POST /api/v1/applications": {"json.on_behalf_of": "only an agent applies on someone's behalf (the role)"},
+    "GET /api/v1/review/applications": {
+        "query.submitted_to": "submitted_from on or before submitted_to (a relation between two parameters)"},
     "GET /api/v1/audit/data-access": {"query.cursor": _CURSOR},
     "GET /api/v1/audit/face-verifications": {"query.cursor": _CURSOR},
     "GET /api/v1/audit/auditor-access": {"query.cursor": _CURSOR},

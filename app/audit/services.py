@@ -58,13 +58,18 @@ class LogView:
 
 def _common_conditions(model: type, filters: Mapping) -> list:
     """The filters every log has: time range (`from`, `to`) and citizen (`id_number`, as its pseudonym)."""
+    conditions = _time_conditions(model, filters)
+    if filters.get("id_number"):
+        conditions.append(model.citizen_pseudonym == pseudonym_of(filters["id_number"]))
+    return conditions
+
+
+def _time_conditions(model: type, filters: Mapping) -> list:
     conditions = []
     if filters.get("from") is not None:
         conditions.append(model.recorded_at >= filters["from"])
     if filters.get("to") is not None:
         conditions.append(model.recorded_at < filters["to"])
-    if filters.get("id_number"):
-        conditions.append(model.citizen_pseudonym == pseudonym_of(filters["id_number"]))
     return conditions
 
 
@@ -91,11 +96,7 @@ def _face_conditions(filters: Mapping) -> list:
 
 def _auditor_access_conditions(filters: Mapping) -> list:
     model = AuditorAccessRecord
-    conditions = []
-    if filters.get("from") is not None:
-        conditions.append(model.recorded_at >= filters["from"])
-    if filters.get("to") is not None:
-        conditions.append(model.recorded_at < filters["to"])
+    conditions = _time_conditions(model, filters)
     for name in ("actor", "action", "log"):
         if filters.get(name):
             conditions.append(getattr(model, name) == filters[name])

@@ -158,16 +158,20 @@ def compute_stats() -> dict:
         for row in db.session.execute(sa.select(Matter.category, *measures).group_by(Matter.category))
     }
     empty = dict.fromkeys(names, 0)
-    departments = db.session.scalars(sa.select(Department).order_by(Department.code)).all()
     return {
         **overall,
         "departments": [
-            {"code": d.code, "name": d.name, **by_department.get(d.code, empty)} for d in departments
+            {"code": d.code, "name": d.name, **by_department.get(d.code, empty)} for d in departments()
         ],
         "categories": [
             {"category": c, "label": label, **by_category.get(c, empty)} for c, label in CATEGORIES.items()
         ],
     }
+
+
+def departments() -> list[Department]:
+    """Every department, by code (the ones a matter may name)."""
+    return db.session.scalars(sa.select(Department).order_by(Department.code)).all()
 
 
 def bundle_page(page: int = 1, per_page: int = 20) -> dict:

@@ -23,8 +23,7 @@ import marshmallow as ma
 from werkzeug.datastructures import MultiDict
 
 from app.catalogue.schemas import MatterReplaceSchema, MatterWriteSchema
-from app.console.connector_forms import message
-from app.console.forms import BEIJING, FormInvalid
+from app.console.forms import BEIJING, DECIMAL, FormInvalid, field_text, message, typed_number
 from app.errors import AppError
 from app.stats.schemas import StatsQuerySchema
 
@@ -44,21 +43,8 @@ NESTED_INPUTS = {("fees", "free"): "fees_free", ("fees", "items"): "fee_items", 
 PART_LABELS = {"name": "名称", "description": "说明", "amount": "金额", "unit": "单位", "basis": "依据"}
 LINE_UNITS = {"conditions": "行", "process": "行", "fee_items": "行", "keywords": "个关键词"}
 INDEX = re.compile(r"materials-(\d{1,3})-(?:evidence-(\d{1,3})-)?([a-z_]+)")
-INTEGER = re.compile(r"[+-]?[0-9]{1,9}")
-DECIMAL = re.compile(r"[+-]?[0-9]{1,9}(\.[0-9]{1,6})?")
 SEPARATORS = re.compile(r"[\s,,、;;]+")
 
-
-def _text(form: MultiDict, name: str) -> str:
-    """An input's text: stripped, with the browser's CRLF line breaks as LF."""
-    return (form.get(name) or "").replace("\r\n", "\n").replace("\r", "\n").strip()
-
-
-def _number(text: str, pattern: re.Pattern = INTEGER):
-    """A typed number as JSON would carry it; anything else stays text, for the schema's own message."""
-    if not pattern.fullmatch(text):
-        return text
-    return float(text) if "." in text else int(text)
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -90,9 +76,9 @@ def materials_of(form: MultiDict) -> list[dict]:
     for index, options in _rows(form).items():
         prefix = f"materials-{index}-"
         rows.append({
-            **{name: _text(form, prefix + name) for name in (*MATERIAL_TEXT, *MATERIAL_NUMBERS)},
+            **{name: field_text(form, prefix + name) for name in (*MATERIAL_TEXT, *MATERIAL_NUMBERS)},
             **{name: bool(form.get(prefix + name)) for name in (*MATERIAL_FLAGS, "remove")},
-            "evidence": [{**{name: _text(form, f"{prefix}evidence-{option}-{name}")
+            "evidence": [{**{name: field_text(form, f"{prefix}evidence-{option}-{name}")
                              for name in (*EVIDENCE_TEXT, "elements")},
                           "critical": bool(form.get(f"{prefix}evidence-{option}-critical"))}
                          for option in options],
@@ -125,33 +111,34 @@ class MatterForm:
         form = self.form
         body: dict = {}
         for name in TEXT_FIELDS:
-            if _text(form, name):
-                body[name] = _text(form, name)
+            if field_text(form, name):
+                body[name] = field_text(form, name)
         for name in NUMBER_FIELDS:
-            text = _text(form, name)
+            text = field_text(form, name)
             if text:
-                body[name] = _number(text)
+                body[name] = typed_number(text)
             elif name == "legal_time_limit_days":
                 body[name] = None  # no 法定时限
         body["conditions"] = self._list("conditions", lambda line: line)
         body["process"] = self._list("process", lambda line: _parts(line, ("name", "description")))
-        body["keywords"] = [word for word in _text(form, "keywords").split() if word]
+        body["keywords"] = [word for word in field_text(form, "keywords").split() if word]
         delivery = [value for value in form.getlist("delivery") if value]
         if delivery:
             body["delivery"] = delivery
         items = self._list("fee_items", lambda line: _parts(line, ("name", "amount", "unit", "basis")))
         for item in items:
             if "amount" in item:
-                item["amount"] = _number(item["amount"], DECIMAL)
+                item["amount"] = typed_number(item["amount"], DECIMAL)
         body["fees"] = {"free": bool(form.get("fees_free")), "items": items,
-                        **({"note": _text(form, "fees_note")} if _text(form, "fees_note") else {})}
-        body["result"] = {key: _text(form, name) for key, name in (("name", "result_name"), ("kind", "result_kind"))
-                          if _text(form, name)}
+                        **({"note": field_text(form, "fees_note")} if field_text(form, "fees_note") else {})}
+        body["result"] = {key: field_text(form, name) for key, name in (("name", "result_name"),
+                                                                        ("kind", "result_kind"))
+                          if field_text(form, name)}
         body["materials"] = self._materials()
         return body
 
     def _list(self, name: str, read) -> list:
-        lines = _lines(_text(self.form, name))
+        lines = _lines(field_text(self.form, name))
         self.line_numbers[name] = [number for number, _ in lines]
         return [read(line) for _, line in lines]
 
@@ -164,7 +151,7 @@ class MatterForm:
             material["description"] = row["description"]
             for name in MATERIAL_NUMBERS:
                 if row[name]:
-                    material[name] = _number(row[name])
+                    material[name] = typed_number(row[name])
             for name in MATERIAL_FLAGS:
                 material[name] = row[name]
             options, rows = [], []
@@ -264,8 +251,8 @@ def matter_changes(form: MultiDict) -> tuple[dict, MatterForm]:
 def new_matter(form: MultiDict) -> tuple[dict, MatterForm]:
     """The body of POST /api/v1/matters the new-matter form stands for, as `MatterWriteSchema` loads it."""
     read = MatterForm(form)
-    if _text(form, "code"):
-        read.body["code"] = _text(form, "code")
+    if field_text(form, "code"):
+        read.body["code"] = field_text(form, "code")
     return read.load(MatterWriteSchema()), read
 
 
@@ -277,14 +264,14 @@ def service_errors(error: AppError, read: MatterForm) -> dict[str, str]:
 
 def expected_version(form: MultiDict) -> int | None:
     """The version the form was loaded at (its hidden input), if it names one."""
-    text = _text(form, "version")
+    text = field_text(form, "version")
     return int(text) if text.isdigit() and len(text) < 10 else None
 
 
 def values_of(form: MultiDict) -> dict:
     """What the admin typed, to show the form again with its errors."""
     return {
-        **{name: _text(form, name) for name in (*TEXT_FIELDS, *NUMBER_FIELDS, "code", "conditions", "process",
+        **{name: field_text(form, name) for name in (*TEXT_FIELDS, *NUMBER_FIELDS, "code", "conditions", "process",
                                                 "keywords", "fee_items", "fees_note", "result_name", "result_kind",
                                                 "version")},
         "fees_free": bool(form.get("fees_free")),
@@ -349,16 +336,16 @@ STAFF_TEXT = ("username", "display_name", "bureau_code", "department_code")
 
 def new_staff(form: MultiDict) -> dict:
     """The arguments of `create_staff` the account form stands for (the service checks them)."""
-    return {"username": _text(form, "username"), "password": form.get("password") or "",
+    return {"username": field_text(form, "username"), "password": form.get("password") or "",
             "roles": [role for role in form.getlist("roles") if role],
-            "display_name": _text(form, "display_name"),
-            "bureau_code": _text(form, "bureau_code") or None,
-            "department_code": _text(form, "department_code") or None}
+            "display_name": field_text(form, "display_name"),
+            "bureau_code": field_text(form, "bureau_code") or None,
+            "department_code": field_text(form, "department_code") or None}
 
 
 def staff_values(form: MultiDict) -> dict:
     """What the admin typed (never the password), to show the form again."""
-    return {**{name: _text(form, name) for name in STAFF_TEXT}, "roles": form.getlist("roles"),
+    return {**{name: field_text(form, name) for name in STAFF_TEXT}, "roles": form.getlist("roles"),
             "active": bool(form.get("active"))}
 
 
@@ -372,8 +359,8 @@ def staff_values_of(user) -> dict:
 def staff_changes(form: MultiDict) -> dict:
     """The arguments of `update_staff` the change form stands for (the service checks them)."""
     return {"roles": [role for role in form.getlist("roles") if role],
-            "bureau_code": _text(form, "bureau_code") or None,
-            "department_code": _text(form, "department_code") or None,
+            "bureau_code": field_text(form, "bureau_code") or None,
+            "department_code": field_text(form, "department_code") or None,
             "active": bool(form.get("active"))}
 
 

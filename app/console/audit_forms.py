@@ -22,7 +22,7 @@ from app.audit.schemas import (
     ExportQuerySchema,
     FaceLogSearchSchema,
 )
-from app.console.forms import FormInvalid, beijing_time, error_messages, reason
+from app.console.forms import FormInvalid, beijing_time, message, reason
 from app.face.models import EVENTS
 
 SEARCH_SCHEMAS: dict[str, type[ma.Schema]] = {
@@ -76,7 +76,7 @@ def _load(schema: ma.Schema, form: Mapping, names: tuple[str, ...]) -> tuple[dic
     try:
         loaded = schema.load(body)
     except ma.ValidationError as error:
-        errors.update({name: "；".join(error_messages(found)) for name, found in error.messages.items()})
+        errors.update({name: message(found) for name, found in error.messages.items()})
         loaded = {}
     if errors:
         raise FormInvalid(errors)

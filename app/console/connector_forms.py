@@ -10,13 +10,11 @@ shown next to their fields; marshmallow's built-in English messages (the API's o
 
 from __future__ import annotations
 
-import re
-
 import marshmallow as ma
 from werkzeug.datastructures import MultiDict
 
 from app.connectors.schemas import ConnectorRegisterSchema, ConnectorWriteSchema
-from app.console.forms import FormInvalid
+from app.console.forms import DECIMAL, FormInvalid, message, typed_number
 from app.errors import AppError
 from shared_data import elements
 
@@ -24,7 +22,6 @@ from shared_data import elements
 TEXT_FIELDS = ("name", "base_url", "query_path", "health_path", "auth_type", "trust_level",
                "source_updated_path")
 NUMBER_FIELDS = ("timeout_seconds", "max_response_bytes")
-DECIMAL = re.compile(r"[+-]?[0-9]{1,9}(\.[0-9]{1,6})?")
 
 AUTH_LABELS = {"hmac": "HMAC 签名", "api_key": "API 密钥"}
 TRUST_LABELS = {"A": "A 级(权威来源)", "B": "B 级", "C": "C 级", "D": "D 级"}
@@ -34,18 +31,6 @@ DOMAIN_LABELS = {
     "birth": "出生", "vehicle": "机动车", "marriage": "婚姻", "property": "不动产", "exit_entry": "出入境",
     "tax": "税务", "civil_affairs": "民政", "health": "卫生健康",
 }
-
-_TRANSLATIONS = (
-    (re.compile(r"Missing data for required field\."), "必填"),
-    (re.compile(r"Field may not be null\."), "不能为空"),
-    (re.compile(r"Length must be between (\d+) and (\d+)\."), r"长度须在 \1 到 \2 之间"),
-    (re.compile(r"Shorter than minimum length (\d+)\."), r"长度不能少于 \1"),
-    (re.compile(r"Longer than maximum length (\d+)\."), r"长度不能超过 \1"),
-    (re.compile(r"Must be one of: (.+)\."), r"须为以下之一:\1"),
-    (re.compile(r"Must be greater than or equal to (\S+) and less than or equal to (\S+)\."), r"须在 \1 到 \2 之间"),
-    (re.compile(r"Not a valid (string|list|mapping)\."), "格式无效"),
-)
-
 
 def element_groups() -> list[tuple[str, list]]:
     """The data-element dictionary grouped by domain, for the form's checkboxes: [(label, [DataElement])]."""
@@ -92,11 +77,6 @@ def service_errors(error: AppError) -> dict[str, str]:
     return found or {"form": error.message}
 
 
-def message(messages) -> str:
-    """marshmallow's messages of one field (nested ones too) as one line, in Chinese where they were not."""
-    return "；".join(_texts(messages))
-
-
 def _load(schema: ma.Schema, form: MultiDict) -> dict:
     body, errors = _body(form)
     try:
@@ -122,8 +102,7 @@ def _body(form: MultiDict) -> tuple[dict, dict[str, str]]:
     for name in NUMBER_FIELDS:
         text = (form.get(name) or "").strip()
         if text:
-            # A number as JSON would carry it; anything else goes as text, for the schema's own message.
-            body[name] = (float(text) if "." in text else int(text)) if DECIMAL.fullmatch(text) else text
+            body[name] = typed_number(text, DECIMAL)
     chosen = [name for name in form.getlist("elements") if name]
     if chosen:
         body["elements"] = chosen
@@ -141,18 +120,3 @@ def _body(form: MultiDict) -> tuple[dict, dict[str, str]]:
         if "mapping" not in errors:
             body["mapping"] = mapping
     return body, errors
-
-
-def _texts(messages) -> list[str]:
-    if isinstance(messages, dict):
-        return [text for value in messages.values() for text in _texts(value)]
-    if isinstance(messages, list | tuple):
-        return [text for value in messages for text in _texts(value)]
-    return [_chinese(str(messages))]
-
-
-def _chinese(message: str) -> str:
-    for pattern, replacement in _TRANSLATIONS:
-        if pattern.fullmatch(message):
-            return pattern.sub(replacement, message)
-    return message

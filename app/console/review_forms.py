@@ -6,7 +6,7 @@ applications`, the rectifications' list, `/resolve` and `/unfixable` — and is 
 schema, so every rule is the API's. What is left here is reading HTML inputs: empty inputs are left out (the
 API's defaults apply), nested fields are named with dots (`result.name`, `recipient.phone`), and the
 supplement's items are typed one a line, so everything the applicant must fix is listed at once (一次性告知).
-Errors come back keyed by the input's name, in Chinese (connector_forms.message), to be shown next to it.
+Errors come back keyed by the input's name, in Chinese (forms.message), to be shown next to it.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from app.applications.schemas.review import (
     RejectBodySchema,
     SupplementBodySchema,
 )
-from app.console.connector_forms import message
-from app.console.forms import FormInvalid
+from app.console.forms import FormInvalid, field_text, message
 from app.errors import AppError
 
 # The inputs of each form, by the dotted names of the body's fields.
@@ -39,15 +38,12 @@ RECTIFICATION_FILTERS = ("status", "overdue", "per_page")
 PAGE_SIZES = (20, 50, 100)
 
 
-def _text(form: Mapping, name: str) -> str:
-    return (form.get(name) or "").strip()
-
 
 def _body(form: Mapping, names: Iterable[str]) -> dict:
     """The JSON body the inputs `names` stand for: `a.b` becomes {"a": {"b": …}}; empty inputs are left out."""
     body: dict = {}
     for name in names:
-        value = _text(form, name)
+        value = field_text(form, name)
         if value:
             *parents, leaf = name.split(".")
             node = body
@@ -111,7 +107,7 @@ def reject(form: Mapping) -> str:
 def deliver(form: Mapping) -> dict:
     """The delivery (送达): the method chosen, with only its own inputs (an e-certificate's number, or the
     mail's recipient, carrier and tracking number)."""
-    method = _text(form, "method")
+    method = field_text(form, "method")
     names = MAIL_FIELDS if method == "mail" else CERTIFICATE_FIELDS if method == "e_certificate" else ()
     return _load(DeliverBodySchema(), {**({"method": method} if method else {}), **_body(form, names)})
 
@@ -138,7 +134,7 @@ def unfixable(form: Mapping) -> str:
 def _query(schema: ma.Schema, args: Mapping, names: Iterable[str]) -> tuple[dict, dict[str, str]]:
     """The query the list's filters stand for, as the API's query schema loads it, and the errors of its
     inputs (the list is then shown unfiltered by the refused ones)."""
-    query = {name: _text(args, name) for name in (*names, "page")}
+    query = {name: field_text(args, name) for name in (*names, "page")}
     query = {name: value for name, value in query.items() if value}
     try:
         return schema.load(query), {}

@@ -19,8 +19,9 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 
 from app.accounts.models import ROLES, StaffUser
-from app.errors import Conflict, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
+from app.web.paging import Page, page_of
 
 log = logging.getLogger(__name__)
 
@@ -185,4 +186,17 @@ def update_staff(user: StaffUser, *, roles, bureau_code: str | None, department_
     user.active = active
     db.session.commit()
     log.info("staff account %s changed by staff:%s: roles %s, active %s", user.id, by.id, ",".join(roles), active)
+    return user
+
+
+def list_staff(*, page: int = 1, per_page: int = 20) -> Page:
+    """Every staff account by username, a page at a time."""
+    return page_of(select(StaffUser).order_by(StaffUser.username), page=page, per_page=per_page)
+
+
+def get_staff(staff_id: str) -> StaffUser:
+    """The account `staff_id`; NotFound when there is none."""
+    user = db.session.get(StaffUser, staff_id)
+    if user is None:
+        raise NotFound("没有这个工作人员账号")
     return user

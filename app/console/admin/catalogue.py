@@ -12,31 +12,25 @@ someone else's newer version. The guide's preview is the API's own answer to `GE
 from __future__ import annotations
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 
 from app.catalogue import services as catalogue
-from app.catalogue.models import CATEGORIES, MATTER_TYPES, Department
+from app.catalogue.models import CATEGORIES, MATTER_TYPES
 from app.catalogue.schemas import MatterGuideSchema, MatterQuerySchema
 from app.console import admin_forms as forms
 from app.console.admin.labels import LABELS
 from app.console.connector_forms import message
 from app.console.views import actor, bp, is_htmx, role
 from app.errors import AppError
-from app.extensions import db
 
 LIST_FILTERS = ("q", "category", "department", "page")
-
-
-def departments() -> list[Department]:
-    """Every department a matter may name, for the select (the service checks the one chosen)."""
-    return db.session.scalars(sa.select(Department).order_by(Department.code)).all()
 
 
 def form_page(status: int = 200, *, push: str | None = None, **context):
     context = {"notice": None, "errors": {}, "matter": None, "history": [], **context}
     headers = {"HX-Push-Url": push} if push and is_htmx() else {}
-    return render_template("console/admin/matter.html", departments=departments(), matter_types=MATTER_TYPES,
+    return render_template("console/admin/matter.html", departments=catalogue.departments(),
+                           matter_types=MATTER_TYPES,
                            **LABELS, **context), status, headers
 
 
@@ -55,7 +49,7 @@ def admin_matters():
         query, errors = {}, {name: message(texts) for name, texts in error.messages.items()}
     found = catalogue.search_matters(**query)
     return render_template("console/admin/matters.html", title="事项目录", found=found, values=values, errors=errors,
-                           departments=departments(), categories=CATEGORIES), 422 if errors else 200
+                           departments=catalogue.departments(), categories=CATEGORIES), 422 if errors else 200
 
 
 # ------------------------------------------------------------------------------------------ edit, create

@@ -10,17 +10,14 @@ and ends what the account held before (its tokens carry the old roles and are re
 from __future__ import annotations
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask import g, redirect, render_template, request, url_for
 
 from app.accounts.models import ROLES, StaffUser
-from app.accounts.services.staff import create_staff, update_staff
+from app.accounts.services.staff import create_staff, get_staff, list_staff, update_staff
 from app.console import admin_forms as forms
 from app.console.admin.labels import LABELS
 from app.console.views import bp, is_htmx, role
-from app.errors import AppError, NotFound
-from app.extensions import db
-from app.web.paging import page_of
+from app.errors import AppError
 from app.web.schemas import PageQuerySchema
 
 
@@ -33,7 +30,7 @@ def admin_staff():
                                          if name in ("page", "per_page") and value})
     except ma.ValidationError:
         paging = PageQuerySchema().load({})
-    listing = page_of(sa.select(StaffUser).order_by(StaffUser.username), **paging)
+    listing = list_staff(**paging)
     shown = {row.username for row in listing.items}
     created, changed = request.args.get("created", ""), request.args.get("changed", "")
     return render_template("console/admin/staff.html", title="工作人员账号", listing=listing,
@@ -64,9 +61,7 @@ def admin_staff_new():
 @role("admin")
 def admin_staff_edit(staff_id: str):
     """Change an account's roles, bureau or department, or deactivate it (the accounts domain's `update_staff`)."""
-    user = db.session.get(StaffUser, staff_id)
-    if user is None:
-        raise NotFound("没有这个工作人员账号")
+    user = get_staff(staff_id)
     if request.method == "GET":
         return _form(values=forms.staff_values_of(user), errors={}, editing=user)
     try:
@@ -74,7 +69,6 @@ def admin_staff_edit(staff_id: str):
     except AppError as error:
         if error.status_code != 422:
             raise
-        db.session.rollback()
         return _form(values=forms.staff_values(request.form), errors=forms.staff_errors(error), status=422,
                      editing=user)
     target = url_for("console.admin_staff", changed=user.username)

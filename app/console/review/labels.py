@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.applications.models import APPLICATION_STATUSES, RECTIFICATION_LABELS, STATUS_LABELS
 from app.applications.schemas.applications import MATERIAL_STATUSES, MATERIAL_VIA
-from app.catalogue.models import TRUST_LEVELS
+from app.console.forms import TRUST_LABELS
 from app.web.schemas import FIELD_STATUSES
 
 MATERIAL_STATUS_LABELS = {
@@ -23,7 +23,6 @@ VIA_LABELS = {
 FIELD_STATUS_LABELS = {"ok": "已获取", "not_found": "未查到", "failed": "获取失败", "timeout": "超时",
                        "skipped": "无数据来源"}
 # BRIEF glossary (电子证照): A issued by an authority, B checked by staff, C uploaded by the user, D a promise.
-TRUST_LABELS = {"A": "A 级 · 权威来源", "B": "B 级 · 人工核验", "C": "C 级 · 用户上传", "D": "D 级 · 本人承诺"}
 ACTOR_LABELS = {"citizen": "申请人", "agent": "代办人", "reviewer": "审核人员", "system": "系统"}
 ACTING_LABELS = {"citizen": "本人办理", "agent": "帮办代办"}
 DELIVERY_LABELS = {"e_certificate": "电子证照", "mail": "免费邮寄"}
@@ -53,7 +52,7 @@ DONE_NOTICES = {
 }
 
 assert set(MATERIAL_STATUS_LABELS) == set(MATERIAL_STATUSES) and set(VIA_LABELS) == set(MATERIAL_VIA)
-assert set(FIELD_STATUS_LABELS) == set(FIELD_STATUSES) and set(TRUST_LABELS) == set(TRUST_LEVELS)
+assert set(FIELD_STATUS_LABELS) == set(FIELD_STATUSES)
 
 LABELS = {
     "status_labels": STATUS_LABELS, "material_statuses": MATERIAL_STATUS_LABELS, "vias": VIA_LABELS,

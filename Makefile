@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 # Extras installed into the virtualenv (comma-separated), e.g. EXTRAS=dev,face.
 EXTRAS ?= dev
+# The suite runs on every core (at most 4 processes: each has its own database, Redis prefix and sandbox
+# servers, tests/conftest.py); PYTEST_ARGS= (empty) runs it in one process.
+PYTEST_ARGS ?= -n auto --maxprocesses 4
 # Where `make demo` finds the API that `make run` started.
 DEMO_BASE_URL ?= http://127.0.0.1:$(PORT)
 export FLASK_APP := wsgi

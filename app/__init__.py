@@ -37,6 +37,7 @@ def dispose(app: Flask) -> None:
         db.session.remove()
         db.engine.dispose()
     app.extensions["state"].close()
+    app.extensions["jobs"].close()
     close_storage(app)
 
 
@@ -120,7 +121,9 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_adapters(app: Flask) -> None:
-    """Outbound integrations chosen by configuration (WeChat, shared-data connectors, the face provider)."""
+    """Outbound integrations chosen by configuration (WeChat, shared-data connectors, the face provider), and
+    the job queue."""
+    from app import jobs
     from app.applications import storage, workdays
     from app.audit import transparency
     from app.connectors.services import runtime
@@ -137,6 +140,7 @@ def register_adapters(app: Flask) -> None:
     workdays.init_app(app)
     storage.init_app(app)
     transparency.init_app(app)  # the audit logs' witness
+    jobs.init_app(app)  # the job queue and the domains' tasks (app/jobs)
 
 
 def describe_configuration(app: Flask) -> None:

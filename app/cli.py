@@ -99,18 +99,6 @@ def audit_checkpoint_command(log_name):
         click.echo(transparency.checkpoints.cut(transparency.chain_of(name)).note)
 
 
-@audit_group.command("checkpointer")
-@with_appcontext
-def audit_checkpointer_command():
-    """Cut checkpoints while the logs grow (at least every AUDIT_CHECKPOINT_SECONDS); runs until SIGTERM."""
-    from flask import current_app
-
-    from app.audit.transparency import run_checkpointer
-
-    run_until_terminated(lambda stop: run_checkpointer(current_app._get_current_object(), stop=stop))
-    click.echo("checkpointer stopped")
-
-
 @audit_group.command("generate-key")
 @click.argument("name")
 def audit_generate_key_command(name):
@@ -123,42 +111,7 @@ def audit_generate_key_command(name):
     click.echo(f"verifier key: {signer.verifier_key()}")
 
 
-def run_until_terminated(loop) -> None:
-    """Run `loop(stop)` in the foreground; SIGTERM (docker stop, systemd, Kubernetes) and Ctrl-C set `stop`."""
-    import signal
-    import threading
-
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    try:
-        loop(stop)
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@click.command("notify-worker")
-@click.option("--once", is_flag=True, help="run one pass over the due notifications and exit")
-@with_appcontext
-def notify_worker_command(once):
-    """Send the outbox's subscription messages through WeChat; runs until SIGTERM or Ctrl-C."""
-    from flask import current_app
-
-    from app.notifications import services as notifications
-
-    app = current_app._get_current_object()
-    if once:
-        counts = notifications.deliver_pending(limit=app.config["NOTIFY_BATCH_SIZE"])
-        click.echo(f"notifications: {notifications.format_counts(counts)}")
-        return
-    # SIGTERM ends the loop after the message being sent, like Ctrl-C.
-    run_until_terminated(lambda stop: notifications.run_worker(app, stop=stop))
-    click.echo("notification worker stopped")
-
-
 def init_app(app: Flask) -> None:
     """Register the project's commands on `app`."""
     app.cli.add_command(create_staff_command)
     app.cli.add_command(audit_group)
-    app.cli.add_command(notify_worker_command)

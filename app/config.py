@@ -102,6 +102,26 @@ def base_settings(env: Settings) -> dict:
         ),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": env.str("REDIS_URL"),
+        # --- background work (app/jobs): the queue's storage, the workers, the scheduler ---
+        # sqlite (a file: one host, no server; development), redis (REDIS_URL: any number of hosts), or auto:
+        # redis when REDIS_URL is set. Production requires redis.
+        "JOBS_BACKEND": env.str("JOBS_BACKEND", "auto"),
+        "JOBS_SQLITE_PATH": env.str("JOBS_SQLITE_PATH", str(instance_dir / "jobs.sqlite3")),
+        # Worker threads per `flask jobs worker` process (more processes for more).
+        "JOBS_WORKERS": env.int("JOBS_WORKERS", 4),
+        # On SIGTERM a worker lets running tasks finish for at most this long, then interrupts them.
+        "JOBS_SHUTDOWN_SECONDS": env.float("JOBS_SHUTDOWN_SECONDS", 30.0),
+        # --- retention (app/retention): how long each kind of personal data is kept, in days ---
+        # Uploads of decided applications; the encrypted values (prefill, form, submission, address) of
+        # decided applications; drafts nobody changed; face sessions after they expired.
+        "RETENTION_UPLOAD_DAYS": env.int("RETENTION_UPLOAD_DAYS", 180),
+        "RETENTION_SNAPSHOT_DAYS": env.int("RETENTION_SNAPSHOT_DAYS", 3 * 365),
+        "RETENTION_DRAFT_DAYS": env.int("RETENTION_DRAFT_DAYS", 30),
+        "RETENTION_FACE_SESSION_DAYS": env.int("RETENTION_FACE_SESSION_DAYS", 7),
+        # How often the retention pass runs.
+        "RETENTION_RUN_SECONDS": env.float("RETENTION_RUN_SECONDS", 3600.0),
+        # How often the scheduler looks for periodic tasks that are due: no period may be shorter.
+        "JOBS_TICK_SECONDS": env.float("JOBS_TICK_SECONDS", 10.0),
         # Keys in Redis are prefixed so several deployments (or test runs) can share one server.
         "REDIS_KEY_PREFIX": env.str("REDIS_KEY_PREFIX", "zsb:"),
         # A body larger than this is answered 413 before it is read.
@@ -130,9 +150,10 @@ def base_settings(env: Settings) -> dict:
         "NOTIFY_APPLICATION_PAGE": env.str("NOTIFY_APPLICATION_PAGE", "pages/applications/detail?id={application_id}"),
         # Which build of the mini-program a message opens: developer, trial or formal (production's default).
         "NOTIFY_MINIPROGRAM_STATE": env.str("NOTIFY_MINIPROGRAM_STATE", "developer"),
-        # The worker looks for due messages this often, and sends at most this many per pass.
-        "NOTIFY_POLL_SECONDS": env.float("NOTIFY_POLL_SECONDS", 2.0),
-        "NOTIFY_BATCH_SIZE": env.int("NOTIFY_BATCH_SIZE", 50),
+        # Each message is queued for sending when its transaction commits; the sweep (a periodic task) queues
+        # this often whatever is due and has no task, at most NOTIFY_BATCH_SIZE per run.
+        "NOTIFY_SWEEP_SECONDS": env.float("NOTIFY_SWEEP_SECONDS", 60.0),
+        "NOTIFY_BATCH_SIZE": env.int("NOTIFY_BATCH_SIZE", 500),
         # A message WeChat could not take (busy, down, quota) is tried again after base, 2×base, 4×base, …
         # seconds, at most this many attempts in all (6 with 30 s: over about 15 minutes), then `failed`.
         "NOTIFY_MAX_ATTEMPTS": env.int("NOTIFY_MAX_ATTEMPTS", 6),
@@ -161,6 +182,10 @@ def base_settings(env: Settings) -> dict:
         "RATELIMIT_ENABLED": env.bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_DEFAULT": env.str("RATELIMIT_DEFAULT", "600 per minute"),
+        # While Redis is away the limits are not counted (logged), rather than every request failing: a counter
+        # store's outage must not become the whole service's. What must fail closed (a revoked token) does,
+        # with 503, in app/accounts/guard.py.
+        "RATELIMIT_SWALLOW_ERRORS": True,
         # Behind a reverse proxy: how many proxies' X-Forwarded-For headers to trust (0 = none).
         "TRUSTED_PROXIES": env.int("TRUSTED_PROXIES", 0),
         # How long a process serves the catalogue from its cache before it re-checks the catalogue version.
@@ -214,8 +239,8 @@ def base_settings(env: Settings) -> dict:
         "AUDIT_PREVIOUS_VERIFIER_KEYS": _list(env.str("AUDIT_PREVIOUS_VERIFIER_KEYS")),
         # The checkpoint origin of each log is "<AUDIT_LOG_ORIGIN>/<log>": the name auditors know the log by.
         "AUDIT_LOG_ORIGIN": env.str("AUDIT_LOG_ORIGIN", "sandbox.zsb.invalid/audit"),
-        # While a log grows, a checkpoint is cut at least this often (the checkpointer: flask audit
-        # checkpointer, started by flask dev); auditors can also cut one on demand.
+        # While a log grows, a checkpoint is cut at least this often (the periodic task audit.checkpoints);
+        # auditors can also cut one on demand.
         "AUDIT_CHECKPOINT_SECONDS": env.float("AUDIT_CHECKPOINT_SECONDS", 60.0),
         # Where each checkpoint is also published outside the database: `file` (an append-only file at
         # AUDIT_WITNESS_FILE) or `none` (development only: production refuses it).
@@ -362,6 +387,8 @@ def validate_production(settings: Mapping) -> None:
         problems.append("DATABASE_URL must name a PostgreSQL database in production")
     if not settings.get("REDIS_URL"):
         problems.append("REDIS_URL is required in production (revocations and rate limits are shared)")
+    if str(settings.get("JOBS_BACKEND", "auto")).strip().lower() == "sqlite":
+        problems.append("JOBS_BACKEND must be redis in production (a SQLite queue serves one host only)")
     if not str(settings.get("WECHAT_API_BASE", "")).startswith("https://"):
         problems.append("WECHAT_API_BASE must be the https address of the WeChat API (https://api.weixin.qq.com)")
     if str(settings.get("WECHAT_APPID", "")).startswith("wx-sandbox"):

@@ -2,15 +2,19 @@
 
 `flask dev` starts every sandbox stand-in as a real HTTP server on 127.0.0.1 — the WeChat API and the six
 bureau data services (SANDBOX_BUREAU_BASE_PORT and on) — hands each bureau the secret its connector was
-seeded with, then runs the notification worker (app/notifications/services.py) and the API in the same
-process; Ctrl-C stops them all (the stand-ins and the worker run in daemon threads). It refuses to run
-without the sandbox.
+seeded with, starts the job system's worker and scheduler as processes of their own (`flask jobs worker`,
+`flask jobs scheduler`: app/jobs), and runs the API; Ctrl-C stops them all (the stand-ins run in daemon
+threads). It refuses to run without the sandbox.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 
 import click
 from flask import Flask, current_app
@@ -59,23 +63,21 @@ def dev_command(host: str, port: int):
     if not pushed:
         click.echo("no sandbox connectors in the database: run `flask seed` (make run does) to register them")
     click.echo(f"{'API':<32}{f'http://{host}:{port}'}  (docs: /docs)")
-    # The outbox worker, so status changes reach the WeChat stand-in as subscription messages.
-    from app.notifications.services import start_worker_thread
+    # The job system's worker and scheduler, as production runs them (separate processes): subscription
+    # messages reach the WeChat stand-in, the audit logs get their signed checkpoints, retention runs.
+    from app import jobs
 
-    click.echo(f"{'notification worker':<32}every {app.config['NOTIFY_POLL_SECONDS']}s")
-    stop_worker = start_worker_thread(app)
-    # The checkpointer, so the audit logs get signed checkpoints (and their witness file) as they grow.
-    from app.audit.transparency import start_checkpointer_thread
-
-    click.echo(f"{'audit checkpointer':<32}at least every {app.config['AUDIT_CHECKPOINT_SECONDS']:g}s, "
-               f"witness {app.config['AUDIT_WITNESS_FILE'] if app.config['AUDIT_WITNESS'] == 'file' else 'none'}")
-    stop_checkpointer = start_checkpointer_thread(app)
+    click.echo(f"{'job worker and scheduler':<32}{jobs.backend(app.config)} queue, tick "
+               f"{app.config['JOBS_TICK_SECONDS']:g}s (flask jobs list)")
+    background = [start_jobs_process(role) for role in ("worker", "scheduler")]
+    # SIGTERM (a supervisor, `timeout`) ends the server like Ctrl-C, so the job processes are stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         # run_simple, not app.run: Flask ignores app.run() inside a `flask` CLI command.
         run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=PathOnlyRequestHandler)
     finally:
-        stop_worker.set()
-        stop_checkpointer.set()
+        for process in background:
+            stop_process(process)
         for server in servers.values():
             server.stop()
 
@@ -99,6 +101,23 @@ def start_sandbox(app: Flask) -> dict:
     for _name, _make, port, setting in plan:
         check_port_free(host, port, setting)
     return {name: serve(make(), host, port) for name, make, port, _setting in plan}
+
+
+def start_jobs_process(role: str) -> subprocess.Popen:
+    """`flask jobs worker` or `flask jobs scheduler` in a process of its own, with this process's settings."""
+    env = {**os.environ, "FLASK_APP": os.environ.get("FLASK_APP", "wsgi")}
+    return subprocess.Popen([sys.executable, "-m", "flask", "jobs", role], env=env)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM (a worker finishes the task it runs), then SIGKILL after `timeout` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def check_port_free(host: str, port: int, setting: str = "PORT (make run PORT=5050)") -> None:

@@ -148,7 +148,14 @@ def error_response(status: int, error: str | None = None, message: str | None = 
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
+    if status == 503 and "Retry-After" in response.headers:
+        # Kept aside for app/web/ratelimit.py, which puts it back after Flask-Limiter's headers.
+        response.headers["X-Zsb-Retry-After"] = response.headers["Retry-After"]
     return response
+
+
+# Where each app keeps its own OpenAPI document (app/web/openapi.py describe_configuration).
+DOCUMENT = "openapi_document"
 
 
 class Api(SmorestApi):
@@ -158,6 +165,16 @@ class Api(SmorestApi):
 
     def handle_http_exception(self, error: HTTPException):
         return handle_http_exception(error)
+
+    def _openapi_json(self):
+        # flask-smorest serves `self.spec`, which is the latest app's when a process builds several (a
+        # management script, the tests): serve the document of the app that answers. Overrides its private
+        # view of /openapi.json (flask-smorest is pinned below 0.48 in setup.cfg).
+        from flask import current_app
+
+        spec = current_app.extensions.get(DOCUMENT, self.spec)
+        return current_app.response_class(current_app.json.dumps(spec.to_dict(), indent=2, sort_keys=False),
+                                          mimetype="application/json")
 
 
 def handle_http_exception(error: HTTPException):
@@ -184,6 +201,25 @@ def handle_app_error(error: AppError):
     return error_response(error.status_code, error.error, error.message, error.errors, error.headers)
 
 
+class ServiceUnavailable(AppError):
+    """Our own database or Redis does not answer: a clear 503 the client may retry, not a 500."""
+
+    status_code, error, message = 503, "service_unavailable", "服务暂时不可用,请稍后再试"
+
+
+def handle_outage(error: Exception):
+    """The database or Redis went away mid-request (a restart, a failover, a network cut). The pool drops
+    connections a disconnect broke, so the next request reconnects by itself; /readyz says which is down."""
+    from app.extensions import db
+
+    log.warning("dependency unavailable: %s", type(error).__name__)
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the session may be as broken as its connection; removed at teardown
+        pass
+    return handle_app_error(ServiceUnavailable(headers={"Retry-After": "5"}))
+
+
 def handle_unexpected(error: Exception):
     # The client sees no internals; the log keeps the traceback for the operator.
     log.exception("unhandled exception")
@@ -192,6 +228,14 @@ def handle_unexpected(error: Exception):
 
 def register_error_handlers(app: Flask) -> None:
     """Send every error through the one shape (called after flask-smorest registered its own handler)."""
+    import redis
+    from sqlalchemy import exc as sa_exc
+
     app.register_error_handler(AppError, handle_app_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    # Outages of our own dependencies: the DBAPI's operational and interface errors (connection refused or
+    # lost, server shutting down, SQLite busy), the pool's timeout, Redis's connection errors and timeouts.
+    for outage in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                   redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        app.register_error_handler(outage, handle_outage)
     app.register_error_handler(Exception, handle_unexpected)

@@ -3,7 +3,6 @@
 import sqlite3
 
 from flask import current_app
-from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -14,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase
 from app.errors import Api
 from app.web.net import client_address
 from app.web.ratelimit import PerAppLimiter
+from app.web.tokens import CachingJWTManager
 
 # Named constraints so Alembic migrations are identical on SQLite and PostgreSQL and can be altered later.
 NAMING_CONVENTION = {
@@ -31,7 +31,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-jwt = JWTManager()
+jwt = CachingJWTManager()  # verified claims kept per token text (app/web/tokens.py)
 api = Api()
 # CSRF protection for the staff console's forms and htmx requests only: WTF_CSRF_CHECK_DEFAULT is off
 # (app/config.py), the console's blueprint checks each of its requests (app/console/views.py); the JSON API

@@ -1,4 +1,4 @@
-"""Operator commands: re-encrypting personal data after a key rotation."""
+"""Operator commands: re-encrypting personal data (columns and upload files) after a key rotation."""
 
 from __future__ import annotations
 
@@ -54,6 +54,25 @@ def reencrypt_all(batch_size: int = 500) -> int:
             last_id = rows[-1].id
             # One transaction per batch: an interrupted run leaves only whole rows, all readable.
             db.session.commit()
+    return rewritten + reencrypt_uploads()
+
+
+def reencrypt_uploads() -> int:
+    """Seal every upload file the applications still name under the newest key (and any file stored before
+    uploads were encrypted); returns the number of files rewritten. Each file is replaced whole."""
+    from app.applications.models import ApplicationMaterial
+    from app.applications.storage import UploadNotFound, upload_storage
+
+    storage = upload_storage()
+    rewritten = 0
+    keys = db.session.scalars(select(ApplicationMaterial.storage_key).where(
+        ApplicationMaterial.storage_key.is_not(None)).distinct()).all()
+    for key in keys:
+        try:
+            storage.reencrypt(key)
+        except UploadNotFound:
+            continue  # a file removed meanwhile (retention, a withdrawn draft)
+        rewritten += 1
     return rewritten
 
 
@@ -62,7 +81,8 @@ def reencrypt_all(batch_size: int = 500) -> int:
 def reencrypt_command():
     """Re-encrypt personal data under the first key of DATA_ENCRYPTION_KEYS (run after adding a key)."""
     count = reencrypt_all()
-    click.echo(f"re-encrypted {count} values; older keys may now be removed from DATA_ENCRYPTION_KEYS")
+    click.echo(f"re-encrypted {count} values (columns and upload files); older keys may now be removed from "
+               "DATA_ENCRYPTION_KEYS")
 
 
 def init_app(app: Flask) -> None:

@@ -39,6 +39,19 @@ class PiiVault:
         except InvalidToken as exc:
             raise ValueError("ciphertext does not decrypt under any configured key") from exc
 
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        """A token (URL-safe base64 text, as bytes) sealing `data`: for files (uploads)."""
+        return self._fernet.encrypt(data)
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken as exc:
+            raise ValueError("ciphertext does not decrypt under any configured key") from exc
+
+    def reencrypt_bytes(self, token: bytes) -> bytes:
+        return self._fernet.rotate(token)
+
     def reencrypt(self, token: str) -> str:
         """The same plaintext under the newest key (for key rotation)."""
         return self._fernet.rotate(token.encode()).decode()

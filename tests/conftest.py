@@ -146,6 +146,8 @@ def test_settings(database_url, wechat_server, bureau_servers, tmp_path_factory)
         "UPLOAD_STORAGE": "memory",
         # The audit logs' witness: a file of this run's, emptied with the tables before each test.
         "AUDIT_WITNESS_FILE": str(tmp_path_factory.mktemp("witness") / "audit-witness.jsonl"),
+        # The job queue (with REDIS_URL it is in Redis under this run's prefix instead), emptied before each test.
+        "JOBS_SQLITE_PATH": str(tmp_path_factory.mktemp("jobs") / "jobs.sqlite3"),
     }
 
 
@@ -168,8 +170,10 @@ def _flush_redis(settings: dict) -> None:
     import redis
 
     client = redis.Redis.from_url(settings["REDIS_URL"])
-    for key in client.scan_iter(match=settings["REDIS_KEY_PREFIX"] + "*"):
-        client.delete(key)
+    # Ours, and the job queue's (Huey names its keys huey.<kind>.<queue name>).
+    for pattern in (settings["REDIS_KEY_PREFIX"] + "*", "huey.*." + settings["REDIS_KEY_PREFIX"] + "*"):
+        for key in client.scan_iter(match=pattern):
+            client.delete(key)
     client.close()
 
 
@@ -186,6 +190,7 @@ def fresh_state(request, test_settings):
         Path(app.config["AUDIT_WITNESS_FILE"]).unlink(missing_ok=True)
         _prepare_bureaus()
         _flush_redis(test_settings)
+        app.extensions["jobs"].huey.flush()  # tasks queued by earlier tests (their rows are gone)
         from app.state import create_store
 
         if not test_settings["REDIS_URL"]:

@@ -4,7 +4,7 @@
 Content-Type, and refuses empty, oversized and not-allowed files with typed errors. `UploadStorage` keeps the
 bytes under their SHA-256: the key is the hash, so an identical file is stored once and a stored object can be
 checked against its key. Implementations are chosen by UPLOAD_STORAGE: `local` (a directory, the default) or
-`memory` (tests and demos).
+`memory` (tests and demos). Either way the bytes are encrypted at rest with the data-encryption keys.
 
 Because identical content shares one key, `delete(key)` removes it for every record that refers to it: delete
 only when no record refers to the key any more.
@@ -27,6 +27,7 @@ from flask import Flask, current_app
 
 from app.config import ConfigError
 from app.errors import AppError, NotFound, ValidationFailed
+from app.pii import PiiVault
 
 EXTENSION = "uploads"
 DEFAULT_ALLOWED_TYPES = ("application/pdf", "image/jpeg", "image/png")
@@ -114,23 +115,49 @@ def check_key(key: object) -> str:
 
 
 class UploadStorage(ABC):
-    """Where uploaded bytes live, addressed by their SHA-256 (the key)."""
+    """Where uploaded bytes live, addressed by the SHA-256 of their plaintext (the key), encrypted at rest.
+
+    The bytes are sealed with the deployment's data-encryption keys (app/pii.py: Fernet through MultiFernet, so
+    a key rotation still opens older files and `flask reencrypt` moves them on) before an implementation
+    writes them: a copied disk or bucket holds no readable identity document. The key stays the plaintext's
+    hash, so identical uploads still share one object. Files written before encryption came in (plain bytes,
+    which begin with their format's signature, never with a Fernet token's) are still read as they are."""
 
     #: the UPLOAD_STORAGE value that selects this implementation
     name: str
+
+    def __init__(self, *, vault: PiiVault) -> None:
+        self.vault = vault  # seals and opens the bytes
 
     @classmethod
     @abstractmethod
     def from_config(cls, config: Mapping) -> UploadStorage:
         """An instance configured from the app's settings."""
 
-    @abstractmethod
     def put(self, data: bytes) -> StoredObject:
         """Store `data` (once: storing the same bytes again keeps the one copy) and say where it is."""
+        digest = _digest(data)
+        if not self.exists(digest):
+            self._write(digest, self.vault.encrypt_bytes(data))
+        return StoredObject(key=digest, sha256=digest, size=len(data))
 
-    @abstractmethod
     def open(self, key: str) -> bytes:
         """The bytes stored under `key`; UploadNotFound when there are none, InvalidKey for a malformed key."""
+        blob = self._read(check_key(key))
+        return blob if sniff(blob) else self.vault.decrypt_bytes(blob)
+
+    def reencrypt(self, key: str) -> None:
+        """Seal the object under `key` with the newest key (a plain legacy file too)."""
+        blob = self._read(check_key(key))
+        self._write(key, self.vault.encrypt_bytes(blob) if sniff(blob) else self.vault.reencrypt_bytes(blob))
+
+    @abstractmethod
+    def _write(self, key: str, blob: bytes) -> None:
+        """Put `blob` under `key`, replacing what is there, all at once (a reader never sees half of it)."""
+
+    @abstractmethod
+    def _read(self, key: str) -> bytes:
+        """The blob under `key`; UploadNotFound when there is none."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -160,7 +187,8 @@ class LocalDirectoryStorage(UploadStorage):
 
     name = "local"
 
-    def __init__(self, *, root: str | os.PathLike):
+    def __init__(self, *, root: str | os.PathLike, vault: PiiVault):
+        super().__init__(vault=vault)
         self.root = Path(root)
         # Uploads are identity documents: readable by the service's user only.
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -170,7 +198,7 @@ class LocalDirectoryStorage(UploadStorage):
         """UPLOAD_DIR, or `uploads` under INSTANCE_DIR when unset."""
         root = config.get("UPLOAD_DIR") or Path(config["INSTANCE_DIR"]) / "uploads"
         try:
-            return cls(root=root)
+            return cls(root=root, vault=PiiVault.from_config(config))
         except OSError as exc:
             raise ConfigError(f"UPLOAD_DIR: cannot create {str(root)!r}: {exc.strerror}") from exc
 
@@ -178,27 +206,24 @@ class LocalDirectoryStorage(UploadStorage):
         key = check_key(key)
         return self.root / key[:2] / key[2:4] / key
 
-    def put(self, data: bytes) -> StoredObject:
-        digest = _digest(data)
-        path = self._path(digest)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Written aside and renamed into place: a reader or a crash never sees half a file under a key, and
-            # two concurrent puts of the same bytes each rename a complete copy.
-            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-            try:
-                with os.fdopen(fd, "wb") as file:
-                    file.write(data)
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.replace(temp, path)
-            except BaseException:
-                with suppress(FileNotFoundError):
-                    os.unlink(temp)
-                raise
-        return StoredObject(key=digest, sha256=digest, size=len(data))
+    def _write(self, key: str, blob: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Written aside and renamed into place: a reader or a crash never sees half a file under a key, and
+        # two concurrent puts of the same bytes each rename a complete copy.
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(blob)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
 
-    def open(self, key: str) -> bytes:
+    def _read(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
@@ -217,23 +242,22 @@ class MemoryStorage(UploadStorage):
 
     name = "memory"
 
-    def __init__(self):
+    def __init__(self, *, vault: PiiVault):
+        super().__init__(vault=vault)
         self._objects: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Mapping) -> MemoryStorage:
-        return cls()
+        return cls(vault=PiiVault.from_config(config))
 
-    def put(self, data: bytes) -> StoredObject:
-        digest = _digest(data)
+    def _write(self, key: str, blob: bytes) -> None:
         with self._lock:
-            self._objects.setdefault(digest, bytes(data))
-        return StoredObject(key=digest, sha256=digest, size=len(data))
+            self._objects[key] = bytes(blob)
 
-    def open(self, key: str) -> bytes:
+    def _read(self, key: str) -> bytes:
         with self._lock:
-            data = self._objects.get(check_key(key))
+            data = self._objects.get(key)
         if data is None:
             raise UploadNotFound()
         return data

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -56,7 +55,7 @@ class ConsistencyProof:
     hashes: list[bytes]
 
 
-# ------------------------------------------------------------------------------ wiring, the checkpointer
+# ---------------------------------------------------------------------------- wiring, due checkpoints
 
 
 def init_app(app: Flask) -> None:
@@ -76,32 +75,9 @@ def init_app(app: Flask) -> None:
 
 
 def cut_due_checkpoints() -> list[SignedCheckpoint]:
-    """One pass of the checkpointer: a checkpoint of each log that grew and whose latest is old enough."""
+    """A checkpoint of each log that grew and whose latest is old enough (the periodic task audit.checkpoints)."""
     cut = (checkpoints.cut_if_due(model.CHAIN) for model in audit.CHAINED_LOGS.values())
     return [signed for signed in cut if signed is not None]
-
-
-def run_checkpointer(app: Flask, *, stop: threading.Event) -> None:
-    """Cut due checkpoints every few seconds until `stop` is set; a failing pass is logged, not fatal."""
-    every = max(1.0, min(10.0, float(app.config["AUDIT_CHECKPOINT_SECONDS"]) / 4))
-    logger.info("checkpointer started: checkpoints at least every %ss while a log grows",
-             app.config["AUDIT_CHECKPOINT_SECONDS"])
-    while not stop.is_set():
-        try:
-            with app.app_context():
-                for signed in cut_due_checkpoints():
-                    logger.info("checkpoint %s at size %s", signed.chain, signed.size)
-        except Exception:  # noqa: BLE001 - the checkpointer outlives a database restart; logged, tried again
-            logger.exception("checkpoint pass failed; trying again in %ss", every)
-        stop.wait(every)
-
-
-def start_checkpointer_thread(app: Flask) -> threading.Event:
-    """Run the checkpointer in a daemon thread (flask dev); set the returned event to stop it."""
-    stop = threading.Event()
-    threading.Thread(target=run_checkpointer, args=(app,), kwargs={"stop": stop}, name="checkpointer",
-                     daemon=True).start()
-    return stop
 
 
 # ------------------------------------------------------------------------------------------- checkpoints

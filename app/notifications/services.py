@@ -6,14 +6,20 @@ crash before the commit loses both (the change did not happen, so nothing is ann
 waits for the worker. Nothing here talks to WeChat inside a request: WeChat being down, slow or refusing can
 never fail or slow down the request that caused the notification.
 
-The worker. `deliver_pending` is one pass: it claims due rows (`pending`, `next_attempt_at <= now`) one at a
-time and sends each through `WeChatClient.send_subscribe_message`, outside any database transaction:
+Delivery. Each notification is sent by the job system (app/jobs): `enqueue` marks the row for the session,
+and once the transaction commits (`_dispatch_committed`, a session hook) the task `notifications.send` is
+queued with the row's id; the periodic `notifications.sweep` queues every row that is due and has no task
+(the queue was down at the commit, a worker died, a retry is due after a restart), so the outbox, not the
+queue, is what keeps a message from being lost. `deliver(id)` is one task's work, `deliver_pending` a whole
+pass inline (operators' `flask jobs run notifications.sweep --inline`, and the tests of the policy):
 
-- claiming is a short transaction that counts the attempt and moves `next_attempt_at` a lease ahead. On
-  PostgreSQL the row is selected `FOR UPDATE SKIP LOCKED`, so concurrent workers never pick the same row; on
-  SQLite the database's single writer lock serialises claims. A worker that dies after claiming leaves the
-  row pending: it is due again when the lease ends (delivery is at least once; WeChat may then show a message
-  twice, which is better than never);
+- claiming is a short transaction that counts the attempt and moves `next_attempt_at` a lease ahead, only if
+  the row is `pending` and due. That is the dedupe key: a task queued twice for the same row (by the commit
+  hook and a sweep, or redelivered after its worker died) finds the row leased or finished and does nothing,
+  so a message is never sent twice by retries. On PostgreSQL a pass selects `FOR UPDATE SKIP LOCKED`, so
+  concurrent workers never pick the same row; on SQLite the database's single writer lock serialises claims.
+  A worker that dies after claiming leaves the row pending: it is due again when the lease ends (delivery is
+  at least once only across such a crash; WeChat may then show a message twice, which is better than never);
 - the outcome is written with a compare-and-set on the attempt count, so a worker whose lease ran out cannot
   overwrite the result of the worker that took the row over:
   sent → `sent`; 43101 (not subscribed / cancelled) → `refused`, never retried; WeChat unavailable (network,
@@ -21,9 +27,8 @@ time and sends each through `WeChatClient.send_subscribe_message`, outside any d
   refused) → `pending` again after NOTIFY_RETRY_BASE_SECONDS × 2^(attempt-1), or `failed` once
   NOTIFY_MAX_ATTEMPTS attempts were made; any other errcode (40003 openid, 40037 template, 47003 data, 41030
   page, unknown codes) → `failed` at once, since the same message would be rejected again.
-
-`flask notify-worker` (app/cli.py) runs `run_worker` in the foreground; `flask dev` runs it in a daemon thread
-(`start_worker_thread`), so `make run` delivers messages to the WeChat stand-in.
+  The retry is the job system's (the task raises Huey's RetryTask with that delay); the count and the
+  backoff live in the row, so they survive a worker's death and a restart of the queue.
 
 Personal data: a row holds the template data WeChat shows — matter name, status label, time, application
 number and a short remark — and nothing else; the openid is read from the citizen when sending and is never
@@ -42,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import current_app
 
 from app.accounts.models import Citizen
 from app.extensions import db
@@ -60,6 +65,8 @@ CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
 # The configuration key naming each kind's template.
 KIND_TEMPLATES = {"status_changed": "WECHAT_SUBSCRIBE_TEMPLATE_ID", "identity_moved": "WECHAT_ACCOUNT_TEMPLATE_ID"}
 OUTCOMES = ("sent", "refused", "retrying", "failed")
+# The session's list of notifications added in its transaction, queued once it commits.
+OUTBOX_KEY = "zsb_outbox"
 
 
 def enqueue(*, citizen_id: str, application_id: str | None, kind: str, data: dict) -> Notification:
@@ -87,7 +94,31 @@ def enqueue(*, citizen_id: str, application_id: str | None, kind: str, data: dic
         created_at=now,
     )
     db.session.add(notification)
+    db.session.info.setdefault(OUTBOX_KEY, []).append(notification.id)
     return notification
+
+
+def _dispatch_committed(session) -> None:
+    """After a commit: queue the send task of each notification the transaction added (best effort: a queue
+    that does not answer leaves them to the next sweep, and the commit already happened)."""
+    ids = session.info.pop(OUTBOX_KEY, None)
+    if not ids:
+        return
+    from app import jobs
+
+    try:
+        for notification_id in ids:
+            jobs.enqueue("notifications.send", notification_id)
+    except Exception:  # noqa: BLE001 - the outbox row is committed: the sweep sends it; never fail the request
+        log.warning("job queue unavailable: %d notification(s) left for the next sweep", len(ids), exc_info=True)
+
+
+def _forget_rolled_back(session, *args) -> None:
+    session.info.pop(OUTBOX_KEY, None)
+
+
+sa.event.listen(db.session, "after_commit", _dispatch_committed)
+sa.event.listen(db.session, "after_rollback", _forget_rolled_back)
 
 
 def thing(text: str | None, default: str) -> str:
@@ -96,7 +127,7 @@ def thing(text: str | None, default: str) -> str:
     return text if len(text) <= THING_MAX else text[: THING_MAX - 1] + "…"
 
 
-# --- the worker --------------------------------------------------------------------------------------------
+# --- delivery ----------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class _Claim:
@@ -110,38 +141,82 @@ class _Claim:
     attempt: int
 
 
+@dataclass(frozen=True)
+class _Policy:
+    max_attempts: int
+    base: float  # seconds before the second attempt; doubled for each further one
+    lease: timedelta  # how long a claimed row stays a worker's
+
+    @classmethod
+    def of(cls, config) -> _Policy:
+        # The lease: long enough for a token fetch, a send, a token refresh and a second send, each up to the
+        # timeout.
+        return cls(max_attempts=max(1, int(config["NOTIFY_MAX_ATTEMPTS"])),
+                   base=float(config["NOTIFY_RETRY_BASE_SECONDS"]),
+                   lease=timedelta(seconds=max(60.0, 4 * float(config["WECHAT_TIMEOUT_SECONDS"]) + 30)))
+
+    def retry_in(self, attempt: int) -> float:
+        return self.base * 2 ** (attempt - 1)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How one attempt went: the outcome (None: nothing was due, or another worker took the row over) and,
+    when it is to be tried again, after how many seconds."""
+
+    outcome: str | None
+    retry_in: float | None = None
+
+
+def deliver(notification_id: str, *, now: datetime | None = None) -> Delivery:
+    """One task's work: send notification `notification_id` if it is pending and due (else nothing)."""
+    policy = _Policy.of(current_app.config)
+    moment = now or utcnow()
+    claim = _claim_next(moment, policy.lease, exclude=[], only=notification_id)
+    return Delivery(None) if claim is None else _attempt(claim, wechat.client(), moment, policy)
+
+
 def deliver_pending(*, limit: int, now: datetime | None = None, stop: threading.Event | None = None) -> dict:
-    """One worker pass: send up to `limit` due notifications; returns how many ended in each outcome.
+    """One whole pass inline: send up to `limit` due notifications; returns how many ended in each outcome.
 
     `now` fixes the clock for the whole pass (tests); `stop` ends the pass early between two messages.
     """
-    config = current_app.config
     client = wechat.client()
-    max_attempts = max(1, int(config["NOTIFY_MAX_ATTEMPTS"]))
-    base = float(config["NOTIFY_RETRY_BASE_SECONDS"])
-    # Long enough for a token fetch, a send, a token refresh and a second send, each up to the timeout.
-    lease = timedelta(seconds=max(60.0, 4 * float(config["WECHAT_TIMEOUT_SECONDS"]) + 30))
+    policy = _Policy.of(current_app.config)
     counts = dict.fromkeys(OUTCOMES, 0)
     seen: list[str] = []
     while len(seen) < limit and not (stop is not None and stop.is_set()):
         moment = now or utcnow()
-        claim = _claim_next(moment, lease, exclude=seen)
+        claim = _claim_next(moment, policy.lease, exclude=seen)
         if claim is None:
             break
         seen.append(claim.id)
-        if claim.attempt > max_attempts:
-            # Claimed before by a worker that never recorded an outcome (it crashed, or this row crashes it).
-            outcome = _record(claim, status="failed",
-                              last_error=f"no outcome recorded after {max_attempts} attempts")
-        else:
-            outcome = _deliver(claim, client, config, moment, max_attempts, base)
+        outcome = _attempt(claim, client, moment, policy).outcome
         if outcome:
             counts[outcome] += 1
     return counts
 
 
-def _claim_next(now: datetime, lease: timedelta, *, exclude: list[str]) -> _Claim | None:
-    """Claim the oldest due row (skipping rows other workers hold): count the attempt, lease it, commit."""
+def _attempt(claim: _Claim, client, now: datetime, policy: _Policy) -> Delivery:
+    if claim.attempt > policy.max_attempts:
+        # Claimed before by a worker that never recorded an outcome (it crashed, or this row crashes it).
+        return Delivery(_record(claim, status="failed",
+                                last_error=f"no outcome recorded after {policy.max_attempts} attempts"))
+    outcome = _deliver(claim, client, current_app.config, now, policy)
+    return Delivery(outcome, policy.retry_in(claim.attempt) if outcome == "retrying" else None)
+
+
+def due_ids(*, limit: int, now: datetime | None = None) -> list[str]:
+    """The ids of up to `limit` pending notifications that are due, oldest first (the sweep queues them)."""
+    return list(db.session.scalars(
+        sa.select(Notification.id)
+        .where(Notification.status == "pending", Notification.next_attempt_at <= (now or utcnow()))
+        .order_by(Notification.next_attempt_at).limit(limit)))
+
+
+def _claim_next(now: datetime, lease: timedelta, *, exclude: list[str], only: str | None = None) -> _Claim | None:
+    """Claim the oldest due row (skipping rows other workers hold), or row `only` if it is due: count the
+    attempt, lease it, commit."""
     query = (
         sa.select(Notification.id, Notification.kind, Notification.application_id, Notification.data,
                   Notification.attempts, Citizen.openid)
@@ -154,6 +229,8 @@ def _claim_next(now: datetime, lease: timedelta, *, exclude: list[str]) -> _Clai
     )
     if exclude:
         query = query.where(Notification.id.not_in(exclude))
+    if only is not None:
+        query = query.where(Notification.id == only)
     skipped: list[str] = []
     try:
         while True:
@@ -180,7 +257,7 @@ def _claim_next(now: datetime, lease: timedelta, *, exclude: list[str]) -> _Clai
         raise
 
 
-def _deliver(claim: _Claim, client, config, now: datetime, max_attempts: int, base: float) -> str | None:
+def _deliver(claim: _Claim, client, config, now: datetime, policy: _Policy) -> str | None:
     """Send one claimed notification and record how it went; returns the outcome (None if it was taken over)."""
     template_id = config[KIND_TEMPLATES[claim.kind]]
     page = None
@@ -196,10 +273,10 @@ def _deliver(claim: _Claim, client, config, now: datetime, max_attempts: int, ba
         log.warning("notification %s rejected by WeChat (errcode %s): not retried", claim.id, exc.errcode)
         return _record(claim, status="failed", last_error=str(exc))
     except WeChatUnavailable as exc:
-        if claim.attempt >= max_attempts:
+        if claim.attempt >= policy.max_attempts:
             log.warning("notification %s failed after %s attempts (%s)", claim.id, claim.attempt, exc.detail)
             return _record(claim, status="failed", last_error=exc.detail)
-        retry_at = now + timedelta(seconds=base * 2 ** (claim.attempt - 1))
+        retry_at = now + timedelta(seconds=policy.retry_in(claim.attempt))
         return _record(claim, status="pending", last_error=exc.detail, next_attempt_at=retry_at)
     return _record(claim, status="sent", last_error=None, sent_at=utcnow(), wechat_msgid=msgid)
 
@@ -222,35 +299,6 @@ def _record(claim: _Claim, *, status: str, last_error: str | None, **values) -> 
                     claim.id, claim.attempt)
         return None
     return "retrying" if status == "pending" else status
-
-
-def run_worker(app: Flask, *, stop: threading.Event) -> None:
-    """Run passes every NOTIFY_POLL_SECONDS until `stop` is set; a failing pass is logged, not fatal."""
-    poll = float(app.config["NOTIFY_POLL_SECONDS"])
-    batch = max(1, int(app.config["NOTIFY_BATCH_SIZE"]))
-    log.info("notification worker started: every %ss, up to %s messages a pass", poll, batch)
-    while not stop.is_set():
-        counts: dict | None = None
-        try:
-            # A fresh app context (and database session) per pass: nothing lingers between passes.
-            with app.app_context():
-                counts = deliver_pending(limit=batch, stop=stop)
-        except Exception:  # noqa: BLE001 - the worker outlives a database restart or a bad pass; logged below
-            log.exception("notification pass failed; trying again in %ss", poll)
-        if counts and any(counts.values()):
-            log.info("notifications: %s", format_counts(counts))
-        # A full batch means more may be due: go on at once instead of waiting.
-        if not (counts and sum(counts.values()) >= batch):
-            stop.wait(poll)
-    log.info("notification worker stopped")
-
-
-def start_worker_thread(app: Flask) -> threading.Event:
-    """Run the worker in a daemon thread (flask dev); set the returned event to stop it."""
-    stop = threading.Event()
-    threading.Thread(target=run_worker, args=(app,), kwargs={"stop": stop}, name="notify-worker",
-                     daemon=True).start()
-    return stop
 
 
 def format_counts(counts: dict) -> str:

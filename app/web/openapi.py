@@ -8,11 +8,14 @@ that depend on this deployment's configuration (the consent text's version, the 
 
 from __future__ import annotations
 
+import copy
+
 import marshmallow as ma
 from flask import Flask
 from flask_smorest import Api
 
 from app.bodies import LARGEST_NUMBER
+from app.errors import DOCUMENT
 from app.web.schemas import ENUM_FROM_CONFIG, FACE_EVIDENCE
 
 
@@ -76,7 +79,14 @@ def describe_configuration(api: Api, app: Flask, *, face_evidence: dict) -> None
             for value in node:
                 walk(value)
 
-    walk(api.spec.components.schemas)
+    # Each schema is copied before it is changed: the dicts apispec builds share the fields' metadata, so
+    # changing them in place would leave the markers gone (and the first app's values in) for the next app.
+    schemas = api.spec.components.schemas
+    for name in list(schemas):
+        schemas[name] = copy.deepcopy(schemas[name])
+    walk(schemas)
+    # Served per app (errors.Api): `api` is one object, whose spec is the latest app's.
+    app.extensions[DOCUMENT] = api.spec
 
 
 def operation_ref(method: str, path: str) -> str:

@@ -64,11 +64,16 @@ def close_storage(app: Flask) -> None:
 
 
 RETRY_STATUSES = frozenset({429, 503})
+# Carries a 503's own Retry-After past Flask-Limiter (which replaces it with its window), then is removed.
+OWN_RETRY_AFTER = "X-Zsb-Retry-After"
 
 
 def retry_after_only_when_refused(response):
     """Flask-Limiter's headers put `Retry-After` on every answer; it means "wait before retrying", so a 200 or
-    a 401 carrying it misleads clients that honour it (RFC 9110: 503 and 3xx, here 429 and 503)."""
+    a 401 carrying it misleads clients that honour it (RFC 9110: 503 and 3xx, here 429 and 503). On a 503 the
+    service's own value stands (an outage's few seconds), not the rate-limit window Flask-Limiter puts there."""
     if response.status_code not in RETRY_STATUSES:
         response.headers.pop("Retry-After", None)
+    elif response.status_code == 503 and OWN_RETRY_AFTER in response.headers:
+        response.headers["Retry-After"] = response.headers.pop(OWN_RETRY_AFTER)
     return response

@@ -9,6 +9,7 @@ import struct
 import zlib
 
 import pytest
+from cryptography.fernet import Fernet
 from flask import Flask, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
@@ -30,6 +31,7 @@ from app.applications.storage import (
 )
 from app.config import ConfigError
 from app.errors import register_error_handlers
+from app.pii import PiiVault
 from tests.helpers import FACES
 
 MiB = 1024 * 1024
@@ -69,6 +71,12 @@ def tiny_pdf() -> bytes:
 
 PNG = tiny_png()
 PDF = tiny_pdf()
+# The vault's settings (a fresh key: what one deployment seals, another cannot open).
+KEYS = {"DATA_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "PSEUDONYM_KEY": "storage-tests"}
+
+
+def vault(keys: str = KEYS["DATA_ENCRYPTION_KEYS"]) -> PiiVault:
+    return PiiVault(encryption_keys=keys.split(","), pseudonym_key="storage-tests")
 
 
 # --- sniffing -----------------------------------------------------------------------------------------------
@@ -127,7 +135,7 @@ def test_empty_and_oversized_files():
 def upload_app(**settings) -> Flask:
     """An app with our error handlers and an upload view that raises its own body limit, as recommended."""
     app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=MiB, UPLOAD_STORAGE="memory", **settings)
+    app.config.update(MAX_CONTENT_LENGTH=MiB, UPLOAD_STORAGE="memory", **KEYS, **settings)
     register_error_handlers(app)
     init_app(app)
 
@@ -179,7 +187,7 @@ def test_refusals_reach_the_client_in_the_error_shape():
 @pytest.fixture(params=sorted(STORAGES))
 def storage(request, tmp_path):
     """Every registered implementation, built from configuration as the app builds it."""
-    return create_storage({"UPLOAD_STORAGE": request.param, "INSTANCE_DIR": str(tmp_path)})
+    return create_storage({"UPLOAD_STORAGE": request.param, "INSTANCE_DIR": str(tmp_path), **KEYS})
 
 
 TRAVERSAL_KEYS = [
@@ -234,23 +242,52 @@ class TestStorageContract:
 
 
 def test_local_layout_and_permissions(tmp_path):
-    storage = LocalDirectoryStorage(root=tmp_path / "uploads")
+    storage = LocalDirectoryStorage(root=tmp_path / "uploads", vault=vault())
     stored = storage.put(PDF)
     path = tmp_path / "uploads" / stored.key[:2] / stored.key[2:4] / stored.key
-    assert path.read_bytes() == PDF
+    assert path.is_file()
     storage.put(PDF)
     files = [p for p in (tmp_path / "uploads").rglob("*") if p.is_file()]
     assert files == [path]  # one copy, and no temporary file left behind
     assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
     assert stat.S_IMODE((tmp_path / "uploads").stat().st_mode) & 0o077 == 0
     # Another process (a new instance on the same directory) sees what this one stored.
-    assert LocalDirectoryStorage(root=tmp_path / "uploads").open(stored.key) == PDF
+    assert LocalDirectoryStorage(root=tmp_path / "uploads", vault=vault()).open(stored.key) == PDF
+
+
+def test_files_are_encrypted_at_rest_and_open_after_a_key_rotation(tmp_path):
+    old_key = KEYS["DATA_ENCRYPTION_KEYS"]
+    storage = LocalDirectoryStorage(root=tmp_path / "uploads", vault=vault())
+    stored = storage.put(JPEG)
+    path = tmp_path / "uploads" / stored.key[:2] / stored.key[2:4] / stored.key
+    on_disk = path.read_bytes()
+    assert JPEG[:64] not in on_disk and sniff(on_disk) is None  # a copied disk shows no document
+    # Another deployment's key opens nothing.
+    with pytest.raises(ValueError, match="does not decrypt"):
+        LocalDirectoryStorage(root=tmp_path / "uploads", vault=vault(Fernet.generate_key().decode())).open(stored.key)
+    # A new key first, the old one after it: the file still opens, and `reencrypt` moves it to the new key.
+    new_key = Fernet.generate_key().decode()
+    rotated = LocalDirectoryStorage(root=tmp_path / "uploads", vault=vault(f"{new_key},{old_key}"))
+    assert rotated.open(stored.key) == JPEG
+    rotated.reencrypt(stored.key)
+    assert LocalDirectoryStorage(root=tmp_path / "uploads", vault=vault(new_key)).open(stored.key) == JPEG
+
+
+def test_a_file_stored_before_encryption_still_opens_and_is_sealed_by_reencrypt(tmp_path):
+    storage = LocalDirectoryStorage(root=tmp_path / "uploads", vault=vault())
+    key = hashlib.sha256(PDF).hexdigest()
+    legacy = tmp_path / "uploads" / key[:2] / key[2:4] / key
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(PDF)  # as the storage wrote files before they were encrypted
+    assert storage.open(key) == PDF
+    storage.reencrypt(key)
+    assert legacy.read_bytes() != PDF and storage.open(key) == PDF
 
 
 def test_local_storage_never_reads_outside_its_directory(tmp_path):
     secret = tmp_path / "secret"
     secret.write_bytes(b"%PDF- not an upload")
-    storage = LocalDirectoryStorage(root=tmp_path / "uploads")
+    storage = LocalDirectoryStorage(root=tmp_path / "uploads", vault=vault())
     for key in ("../secret", str(secret), "../" * 3 + "secret"):
         with pytest.raises(InvalidKey):
             storage.open(key)
@@ -278,7 +315,7 @@ def test_defaults_from_the_environment(tmp_path):
 
 def test_upload_dir_setting(tmp_path):
     storage = create_storage({"UPLOAD_STORAGE": "local", "UPLOAD_DIR": str(tmp_path / "elsewhere"),
-                              "INSTANCE_DIR": str(tmp_path)})
+                              "INSTANCE_DIR": str(tmp_path), **KEYS})
     assert storage.root == tmp_path / "elsewhere"
     assert (tmp_path / "elsewhere").is_dir()
 
@@ -296,7 +333,7 @@ def test_upload_dir_setting(tmp_path):
 )
 def test_bad_settings_stop_the_app_naming_the_variable(tmp_path, settings, complaint):
     app = Flask(__name__)
-    app.config.update(INSTANCE_DIR=str(tmp_path), UPLOAD_STORAGE="memory")
+    app.config.update(INSTANCE_DIR=str(tmp_path), UPLOAD_STORAGE="memory", **KEYS)
     app.config.update(settings)
     with pytest.raises(ConfigError) as refused:
         init_app(app)
@@ -306,7 +343,7 @@ def test_bad_settings_stop_the_app_naming_the_variable(tmp_path, settings, compl
 def test_upload_dir_that_cannot_be_created(tmp_path):
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(ConfigError, match="UPLOAD_DIR"):
-        create_storage({"UPLOAD_STORAGE": "local", "UPLOAD_DIR": str(tmp_path / "a-file" / "uploads")})
+        create_storage({"UPLOAD_STORAGE": "local", "UPLOAD_DIR": str(tmp_path / "a-file" / "uploads"), **KEYS})
 
 
 def test_env_variable_that_is_not_a_number():
@@ -316,7 +353,7 @@ def test_env_variable_that_is_not_a_number():
 
 def test_app_storage_is_built_at_startup_and_shared():
     app = Flask(__name__)
-    app.config.update(UPLOAD_STORAGE="memory")
+    app.config.update(UPLOAD_STORAGE="memory", **KEYS)
     init_app(app)
     with app.app_context():
         key = upload_storage().put(PNG).key

@@ -201,12 +201,16 @@ def test_a_leader_that_dies_is_replaced_and_nothing_queued_is_lost(app, own_work
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
+    # The other process leads before any writer here starts (on a loaded machine its first append, which
+    # starts its worker, may come a while after `go`).
+    deadline = time.monotonic() + 30
+    while (before := leader(app)) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert before is not None and before[1] == f"zsb-audit-sequencer {process.pid}"
     workers = [threading.Thread(target=write, args=(t,)) for t in range(4)]
     for worker in workers:
         worker.start()
     time.sleep(1.0)
-    before = leader(app)
-    assert before is not None and before[1] == f"zsb-audit-sequencer {process.pid}"  # it started first
     if death == "killed":
         os.kill(process.pid, signal.SIGKILL)
     else:  # its connection dies (a restart of its pooler, a network cut): its session lock goes with it

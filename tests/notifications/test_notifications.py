@@ -1,7 +1,9 @@
-"""The notification outbox and its worker, over real HTTP to the WeChat stand-in (subscribe/send).
+"""The notification outbox and its delivery policy, over real HTTP to the WeChat stand-in (subscribe/send).
 
 Each test uses openids of its own (the stand-in lives for the whole session); the magic prefixes `refuse-`,
 `flaky-`, `busy-`, `http500-` and `unknown-` make the stand-in answer as app/sandbox/wechat.py documents.
+Delivery through the job system's worker and scheduler processes is tested in tests/jobs/test_jobs.py; here
+`deliver_pending` runs the same attempts inline, with the clock in the test's hands.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -362,47 +363,6 @@ def test_no_personal_data_in_the_outbox_or_the_message(app, client, citizen_as, 
     for secret in (name, id_number, openid):  # the openid is read from the citizen when sending, not copied
         assert secret not in repr(dict(stored))
     assert name not in message and id_number not in message
-
-
-# --- the worker ---------------------------------------------------------------------------------------------------
-
-def test_notify_worker_once(app, wechat_server, citizen):
-    openid = unique()
-    with app.app_context():
-        notify(citizen(openid))
-    result = app.test_cli_runner().invoke(args=["notify-worker", "--once"])
-    assert result.exit_code == 0, result.output
-    assert "sent 1" in result.output
-    assert len(stand_in_messages(wechat_server, openid)["messages"]) == 1
-    again = app.test_cli_runner().invoke(args=["notify-worker", "--once"])
-    assert "sent 0" in again.output
-
-
-def test_notify_worker_sends_until_sigterm(app, test_settings, wechat_server, citizen):
-    openid = unique()
-    with app.app_context():
-        notify(citizen(openid))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLASK_APP": "wsgi", "APP_ENV": "testing",
-           "DATABASE_URL": test_settings["DATABASE_URL"], "WECHAT_API_BASE": wechat_server.url,
-           "NOTIFY_POLL_SECONDS": "0.2"}
-    worker = subprocess.Popen([sys.executable, "-m", "flask", "notify-worker"], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not stand_in_messages(wechat_server, openid)["messages"] and time.monotonic() < deadline:
-            assert worker.poll() is None, worker.communicate()[1]
-            time.sleep(0.1)
-        assert len(stand_in_messages(wechat_server, openid)["messages"]) == 1
-        worker.send_signal(signal.SIGTERM)
-        stdout, stderr = worker.communicate(timeout=15)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.communicate()
-    assert worker.returncode == 0, stderr
-    assert "notification worker stopped" in stdout
-    assert "notifications: sent 1" in stderr
-    assert openid not in stderr + stdout  # counts and ids only
 
 
 # --- the stand-in -------------------------------------------------------------------------------------------------

@@ -128,3 +128,18 @@ def test_a_search_bodys_bad_cursor_is_named_in_the_body(client, staff_headers):
 @pytest.fixture
 def zhang(citizen_as):
     return citizen_as(*ZHANG_WEI)
+
+
+def test_each_app_serves_the_document_of_its_own_configuration(app, client, make_app):
+    """`api` is one object per process; another app built later (a script, a test) must not change this
+    app's document, nor inherit it."""
+    other = make_app(FACE_CONSENT_VERSION="face-consent-other")
+    path = ("components", "schemas", "SessionCreate", "properties", "consent_version", "enum")
+
+    def consent_versions(document):
+        for key in path:
+            document = document[key]
+        return document
+
+    assert consent_versions(other.test_client().get("/openapi.json").json) == ["face-consent-other"]
+    assert consent_versions(client.get("/openapi.json").json) == [app.config["FACE_CONSENT_VERSION"]]

@@ -179,7 +179,9 @@ class TimelineEntrySchema(ma.Schema):
     kind = fields.String(required=True, metadata={
         "description": "created, consent_granted, consent_withdrawn, prefilled, prefill_blocked, form_updated, "
                        "material_uploaded, material_promised, material_deferred, a new status (submitted, "
-                       "accepted, …), promise_breach_recorded, evaluated"})
+                       "accepted, …; a draft withdrawn by the system after RETENTION_DRAFT_DAYS says "
+                       "reason: expired), promise_breach_recorded, evaluated, uploads_erased and values_erased "
+                       "(retention: the files, or the values, of an application long decided)"})
     actor = fields.String(required=True, validate=OneOf(("citizen", "agent", "reviewer", "system")))
     detail = fields.Dict(required=True)
 

@@ -121,7 +121,9 @@ def detail_view(application: Application) -> ApplicationRead:
     frozen = state.thawed_submission(application)
     submitted = None
     if frozen is not None:
-        values = json.loads(vault().decrypt(application.submission_values_encrypted))
+        # Erased under retention (app/retention) once the application has long been decided: names stay.
+        encrypted = application.submission_values_encrypted
+        values = json.loads(vault().decrypt(encrypted)) if encrypted else {}
         submitted = {
             "fields": {name: {**meta, "value": values.get(name)} for name, meta in frozen["fields"].items()},
             "form": {name: values.get(name) for name in frozen["form_fields"]},

@@ -29,7 +29,7 @@ from app.applications.models import (
 )
 from app.applications.services import idempotency, lifecycle, materials, state
 from app.applications.services.lifecycle import Actor
-from app.applications.storage import check_app_upload, upload_storage
+from app.applications.storage import UploadNotFound, check_app_upload, upload_storage
 from app.applications.workdays import work_calendar
 from app.catalogue import services as catalogue
 from app.catalogue.models import Material, Matter
@@ -151,6 +151,8 @@ def open_upload(application: Application, material_code: str) -> tuple[bytes, st
     row = state.provided_materials(application).get(material_code)
     if row is None or row.via != "upload":
         raise NotFound("该材料没有上传的文件")
+    if row.storage_key is None:  # deleted under retention (app/retention); the row still says what it was
+        raise UploadNotFound()
     return upload_storage().open(row.storage_key), row.content_type
 
 

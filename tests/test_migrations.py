@@ -61,3 +61,30 @@ def test_citizens_bound_before_assurance_become_claims(make_app, empty_database_
             kept = connection.execute(sa.text(
                 "SELECT openid FROM citizens WHERE id_number_hash IS NOT NULL")).scalars().all()
         assert kept == ["bound"]
+
+
+def test_every_log_appends_and_verifies_on_a_migrated_database(make_app, empty_database_url):
+    """A migrated table has its columns in the order the migrations added them, not the models' order: the
+    writers (on PostgreSQL the sequencer's one-statement batches) must name columns, never count them."""
+    from app.audit import services as audit
+    from app.connectors.models import DataAccessRecord
+    from app.face.models import FaceVerificationRecord
+    from app.ledger import chain
+    from app.ledger.verify import verify_chain
+
+    app = make_app(DATABASE_URL=empty_database_url)
+    with app.app_context():
+        upgrade()
+        # Twice each: a sequencer's first batch takes the careful path; the later ones, the batch statement.
+        for _ in range(2):
+            audit.record_access("auditor:migrated", "query", "face-verifications", {}, 0, "req-migrated")
+            chain.append(DataAccessRecord, connector_id="c", bureau="gjj", bureau_name="公积金",
+                         citizen_pseudonym="p" * 64, purpose="核验", actor="citizen:x",
+                         elements_requested=["housing_fund.balance"], elements_returned=[], outcome="ok",
+                         latency_ms=1, request_id="req-migrated")
+            chain.append(FaceVerificationRecord, event="consent_granted", citizen_pseudonym="p" * 64,
+                         actor="citizen:x", provider="sandbox", adapter_version="1", request_id="req-migrated")
+        for model in audit.CHAINED_LOGS.values():
+            result = verify_chain(model)
+            assert result.ok and result.checked == 2, (model.CHAIN, result)
+        db.session.remove()

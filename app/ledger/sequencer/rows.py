@@ -208,7 +208,10 @@ def batch_statement(model: type) -> sa.Select:
     row_type = sa.literal_column("NULL::" + postgresql.dialect().identifier_preparer.format_table(table))
     values = sa.func.json_populate_recordset(row_type, sa.cast(sa.bindparam("records", type_=sa.Text),
                                                                  postgresql.JSON)) \
-        .table_valued(*(column.name for column in table.columns)).render_derived(name="r")
+        .table_valued(*(column.name for column in table.columns)).alias("r")
+    # `AS r`, not `AS r(col, …)`: a column list would name the record type's columns by position, and a table
+    # made by migrations has its columns in the order they were added, not the model's (each one added later
+    # would take another's name and type).
     records = table.insert().from_select(
         list(table.columns), sa.select(*(values.c[column.name] for column in table.columns)).where(moved)
     ).cte("records")

@@ -128,6 +128,9 @@ def leader(app) -> tuple[int, str] | None:
         found = connection.execute(sa.text(
             "SELECT l.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
             " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            # This run's database: advisory locks are per database, and other runs (xdist's other
+            # processes) lead chains of the same name in theirs.
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND l.classid::text::bigint = :high AND l.objid::text::bigint = :low"),
             {"high": key >> 32, "low": key & 0xFFFF_FFFF}).first()
     return tuple(found) if found else None

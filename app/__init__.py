@@ -65,13 +65,14 @@ def register_extensions(app: Flask) -> None:
     """Database, migrations, JWT, rate limiter, OpenAPI, shared state and the personal-data vault."""
     from app import pii
     from app.accounts import guard as auth
-    from app.extensions import api, csrf, db, jwt, limiter, migrate
+    from app.extensions import api, csrf, db, jwt, limiter, migrate, remove_session_safely
     from app.state import create_store
     from app.web import openapi
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _ensure_sqlite_dir(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
+    remove_session_safely(app)  # after db.init_app: teardowns run in reverse, so this one runs first
     csrf.init_app(app)  # checks only where a blueprint asks (the console): WTF_CSRF_CHECK_DEFAULT is off
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
     jwt.init_app(app)

@@ -42,6 +42,26 @@ csrf = CSRFProtect()
 limiter = PerAppLimiter(key_func=client_address, default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]])
 
 
+def remove_session_safely(app) -> None:
+    """End each request's session even when its connection broke (the database restarted mid-request).
+
+    Flask-SQLAlchemy's own teardown rolls the session back, and a rollback on a connection the server closed
+    raises, after the response was made: the client would get gunicorn's bare 500 instead of it. This runs
+    first (teardowns run last-registered first): the pool has already dropped the broken connection, so the
+    session is only forgotten, and Flask-SQLAlchemy's teardown finds nothing left to do."""
+    import logging
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    @app.teardown_appcontext
+    def remove(_exc):
+        try:
+            db.session.remove()
+        except SQLAlchemyError as error:
+            logging.getLogger(__name__).warning("session ended on a broken connection: %s", type(error).__name__)
+            db.session.registry.clear()
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
     # SQLite ignores foreign keys unless asked, and WAL lets the dev server's readers run beside a writer.

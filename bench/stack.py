@@ -174,6 +174,7 @@ class Service:
                     "WECHAT_API_BASE": f"http://127.0.0.1:{wechat_port}", "RATELIMIT_ENABLED": "0",
                     **settings}
         self.processes: dict[str, subprocess.Popen] = {}
+        self.logs: list = []  # the processes' output files, closed by stop()
         self.sandbox: dict = {}
         self.base = ""
 
@@ -197,7 +198,7 @@ class Service:
 
     def start_api(self, workers: int = 2, threads: int = 4) -> str:
         port = free_port()
-        log = open(self.workdir / "gunicorn.log", "a")  # noqa: SIM115 - lives as long as the process
+        log = self._log("gunicorn")
         self.processes["api"] = subprocess.Popen(
             [BIN / "gunicorn", "--chdir", str(ROOT), "-w", str(workers), "--threads", str(threads),
              "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--graceful-timeout", "10",
@@ -207,11 +208,16 @@ class Service:
         return self.base
 
     def start_jobs(self, role: str, name: str | None = None) -> subprocess.Popen:
-        log = open(self.workdir / f"{name or role}.log", "a")  # noqa: SIM115
+        log = self._log(name or role)
         process = subprocess.Popen([BIN / "flask", "jobs", role], cwd=ROOT, env=self.env, stdout=log,
                                    stderr=subprocess.STDOUT)
         self.processes[name or role] = process
         return process
+
+    def _log(self, name: str):
+        log = open(self.workdir / f"{name}.log", "a")  # noqa: SIM115 - lives as long as the process; stop() closes
+        self.logs.append(log)
+        return log
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -224,3 +230,9 @@ class Service:
                 process.kill()
         for server in self.sandbox.values():
             server.stop()
+        for log in self.logs:
+            log.close()
+        if getattr(self, "app", None) is not None:
+            from app import dispose
+
+            dispose(self.app)

@@ -111,6 +111,11 @@ def base_settings(env: Settings) -> dict:
         "JOBS_WORKERS": env.int("JOBS_WORKERS", 4),
         # On SIGTERM a worker lets running tasks finish for at most this long, then interrupts them.
         "JOBS_SHUTDOWN_SECONDS": env.float("JOBS_SHUTDOWN_SECONDS", 30.0),
+        # --- reminders (app/applications/services/reminders.py): materials brought later (容缺) ---
+        # A citizen is reminded this many days before such a material is due (and once when it is overdue);
+        # the pass runs this often.
+        "REMINDER_DAYS_BEFORE": env.int("REMINDER_DAYS_BEFORE", 3),
+        "REMINDER_RUN_SECONDS": env.float("REMINDER_RUN_SECONDS", 3600.0),
         # --- retention (app/retention): how long each kind of personal data is kept, in days ---
         # Uploads of decided applications; the encrypted values (prefill, form, submission, address) of
         # decided applications; drafts nobody changed; face sessions after they expired.

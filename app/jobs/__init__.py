@@ -44,7 +44,7 @@ from app.web.health import add_readiness_check
 log = logging.getLogger(__name__)
 
 # The modules whose import declares the tasks (the domains').
-TASK_MODULES = ("app.notifications.tasks", "app.audit.tasks", "app.retention.tasks")
+TASK_MODULES = ("app.notifications.tasks", "app.audit.tasks", "app.applications.tasks", "app.retention.tasks")
 BACKENDS = ("auto", "sqlite", "redis")
 
 

@@ -41,6 +41,7 @@ character_string4 申请编号, thing5 备注. WeChat's limits (longer values ar
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -63,14 +64,21 @@ THING_MAX, PHRASE_MAX, CHARACTER_STRING_MAX = 20, 5, 32
 # The time shown is Beijing time; China has had no daylight saving time since 1991, so a fixed offset is exact.
 CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
 # The configuration key naming each kind's template.
-KIND_TEMPLATES = {"status_changed": "WECHAT_SUBSCRIBE_TEMPLATE_ID", "identity_moved": "WECHAT_ACCOUNT_TEMPLATE_ID"}
+KIND_TEMPLATES = {"status_changed": "WECHAT_SUBSCRIBE_TEMPLATE_ID", "identity_moved": "WECHAT_ACCOUNT_TEMPLATE_ID",
+                  # The 办理进度 template, its status phrase saying 待补材料.
+                  "material_due": "WECHAT_SUBSCRIBE_TEMPLATE_ID"}
 OUTCOMES = ("sent", "refused", "retrying", "failed")
 # The session's list of notifications added in its transaction, queued once it commits.
 OUTBOX_KEY = "zsb_outbox"
 
 
-def enqueue(*, citizen_id: str, application_id: str | None, kind: str, data: dict) -> Notification:
-    """Add a pending notification to the current transaction, without committing: the caller's commit sends it."""
+def enqueue(*, citizen_id: str, application_id: str | None, kind: str, data: dict,
+            once: str | None = None) -> Notification:
+    """Add a pending notification to the current transaction, without committing: the caller's commit sends it.
+
+    `once`: a key naming the message (a reminder's material and stage); the notification's id is derived from
+    it, so the same message can be written only once, however many passes or workers try (the caller checks
+    `already_sent` first, and a race ends in the primary key's refusal)."""
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
     if not citizen_id:
@@ -83,7 +91,8 @@ def enqueue(*, citizen_id: str, application_id: str | None, kind: str, data: dic
                          "(see app/applications/services/notices.py)")
     now = utcnow()
     notification = Notification(
-        id=new_id(),  # known before the flush, so the caller can put it on the timeline
+        # Known before the flush, so the caller can put it on the timeline.
+        id=once_id(once) if once else new_id(),
         citizen_id=citizen_id,
         application_id=application_id,
         kind=kind,
@@ -96,6 +105,16 @@ def enqueue(*, citizen_id: str, application_id: str | None, kind: str, data: dic
     db.session.add(notification)
     db.session.info.setdefault(OUTBOX_KEY, []).append(notification.id)
     return notification
+
+
+def once_id(key: str) -> str:
+    """The notification id of the message `key` names (32 hex digits, like every id)."""
+    return hashlib.sha256(f"notification-once:{key}".encode()).hexdigest()[:32]
+
+
+def already_sent(key: str) -> bool:
+    """Whether the message `key` names was written before."""
+    return db.session.get(Notification, once_id(key)) is not None
 
 
 def _dispatch_committed(session) -> None:

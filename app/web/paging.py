@@ -43,7 +43,22 @@ def page_of(stmt: sa.Select, *, page: int, per_page: int, scalars: bool = True) 
 
     `scalars` gives the first column of each row (the entity); otherwise whole rows (entity plus joined columns).
     """
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
-    window = stmt.limit(per_page).offset((page - 1) * per_page)
-    rows = db.session.scalars(window).all() if scalars else db.session.execute(window).all()
-    return Page(list(rows), page, per_page, total)
+    offset = (page - 1) * per_page
+    if not scalars:
+        total = _count(stmt)
+        return Page(list(db.session.execute(stmt.limit(per_page).offset(offset)).all()), page, per_page, total)
+    # The total rides on the page's own rows (a window count over the whole result, before LIMIT): one query
+    # instead of two for every page that has rows, which is every list a phone opens (the second query was a
+    # round trip and a scan of its own on each request: docs/benchmarks.md, "The authenticated hot path").
+    rows = db.session.execute(stmt.add_columns(sa.func.count().over().label(TOTAL))
+                              .limit(per_page).offset(offset)).all()
+    if rows:
+        return Page([row[0] for row in rows], page, per_page, rows[0][-1])
+    return Page([], page, per_page, 0 if page == 1 else _count(stmt))
+
+
+TOTAL = "zsb_total_rows"
+
+
+def _count(stmt: sa.Select) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))

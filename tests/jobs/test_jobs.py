@@ -269,7 +269,8 @@ def test_jobs_list_and_run(app):
     runner = app.test_cli_runner()
     listed = runner.invoke(args=["jobs", "list"])
     assert listed.exit_code == 0, listed.output
-    for name in ("notifications.send", "notifications.sweep", "audit.checkpoints"):
+    for name in ("notifications.send", "notifications.sweep", "audit.checkpoints", "applications.reminders",
+                 "retention.purge"):
         assert name in listed.output
     ran = runner.invoke(args=["jobs", "run", "notifications.sweep"])
     assert ran.exit_code == 0, ran.output

@@ -68,3 +68,20 @@ def status_message(application, matter_name: str | None, status: str, remark: st
         "character_string4": {"value": str(application.id)[:CHARACTER_STRING_MAX]},
         "thing5": {"value": thing(remark, DEFAULT_REMARKS.get(status, DEFAULT_REMARK))},
     }
+
+
+DUE_LABEL = "待补材料"
+
+
+def material_due_message(application, matter_name: str | None, material_name: str, due_on, *,
+                         overdue: bool) -> dict:
+    """Template data reminding the citizen of a material they chose to bring later (容缺), due on `due_on`."""
+    remark = (f"{material_name}已逾期,请尽快补交" if overdue
+              else f"请于{due_on.month}月{due_on.day}日前补交{material_name}")
+    return {
+        "thing1": {"value": thing(matter_name, DEFAULT_MATTER_NAME)},
+        "phrase2": {"value": DUE_LABEL[:PHRASE_MAX]},
+        "time3": {"value": utcnow().astimezone(CHINA_TIME).strftime("%Y年%m月%d日 %H:%M")},
+        "character_string4": {"value": str(application.id)[:CHARACTER_STRING_MAX]},
+        "thing5": {"value": thing(remark, "请尽快补交材料")},
+    }

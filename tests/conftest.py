@@ -301,6 +301,18 @@ def login_citizen(client):
 
 
 @pytest.fixture
+def citizen(login_citizen):
+    """A citizen logged in through the WeChat stand-in: citizen(openid) → the citizen's id (in an app context)."""
+    from app.accounts.models import Citizen
+
+    def make(openid: str) -> str:
+        login_citizen(openid)
+        return db.session.scalars(sa.select(Citizen.id).where(Citizen.openid == openid)).one()
+
+    return make
+
+
+@pytest.fixture
 def citizen_headers(login_citizen):
     """Authorization headers of a freshly logged-in sandbox citizen."""
     return bearer(login_citizen("citizen-1")["access_token"])

@@ -11,7 +11,7 @@ and once the transaction commits (`_dispatch_committed`, a session hook) the tas
 queued with the row's id; the periodic `notifications.sweep` queues every row that is due and has no task
 (the queue was down at the commit, a worker died, a retry is due after a restart), so the outbox, not the
 queue, is what keeps a message from being lost. `deliver(id)` is one task's work, `deliver_pending` a whole
-pass inline (operators' `flask jobs run notifications.sweep --inline`, and the tests of the policy):
+pass inline (the tests of the delivery policy, with the clock in their hands):
 
 - claiming is a short transaction that counts the attempt and moves `next_attempt_at` a lease ahead, only if
   the row is `pending` and due. That is the dedupe key: a task queued twice for the same row (by the commit

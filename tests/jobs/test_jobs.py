@@ -20,7 +20,6 @@ import requests
 import sqlalchemy as sa
 
 from app import jobs
-from app.accounts.models import Citizen
 from app.applications.models import Application
 from app.applications.services.notices import notify_status_change
 from app.audit import services as audit
@@ -111,15 +110,6 @@ def wait_for(condition, seconds: float = 30.0, what: str = "the condition"):
 
 def stand_in(server, touser: str) -> dict:
     return requests.get(f"{server.url}/_sandbox/messages", params={"touser": touser}, timeout=5).json()
-
-
-@pytest.fixture
-def citizen(login_citizen):
-    def make(openid: str) -> str:
-        login_citizen(openid)
-        return db.session.scalars(sa.select(Citizen.id).where(Citizen.openid == openid)).one()
-
-    return make
 
 
 def notify(citizen_id: str) -> str:

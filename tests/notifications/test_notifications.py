@@ -52,17 +52,6 @@ def stand_in_messages(server, touser: str) -> dict:
     return response.json()
 
 
-@pytest.fixture
-def citizen(login_citizen):
-    """A citizen logged in through the WeChat stand-in: citizen(openid) → the citizen's id."""
-
-    def make(openid: str) -> str:
-        login_citizen(openid)
-        return db.session.scalars(sa.select(Citizen.id).where(Citizen.openid == openid)).one()
-
-    return make
-
-
 def new_application(citizen_id: str, status: str = "submitted") -> Application:
     application = Application(citizen_id=citizen_id, matter_code="gjj-withdrawal", matter_version=1,
                               acting_user=f"citizen:{citizen_id}", status=status)

@@ -111,9 +111,10 @@ class Jobs:
         else:
             wrapper(*args)
 
-    def consumer(self, *, workers: int, periodic: bool, kind: str = "thread") -> Consumer:
-        """A Huey consumer: `workers` workers of `kind`, and the scheduler that enqueues periodic tasks if
-        `periodic` (with `workers=0` the consumer is the scheduler alone)."""
+    def consumer(self, *, workers: int, periodic: bool) -> Consumer:
+        """A Huey consumer: `workers` worker threads, and the scheduler that enqueues periodic tasks if
+        `periodic` (with `workers=0` the consumer is the scheduler alone). Threads, not Huey's forked
+        processes: the app's database pool must not cross a fork; more processes scale it further."""
         tick = float(self.app.config["JOBS_TICK_SECONDS"])
 
         class Ticking(Scheduler):
@@ -123,7 +124,7 @@ class Jobs:
             scheduler_class = Ticking
 
         # SIGTERM (systemd's stop, Kubernetes') lets running tasks finish; SIGINT (Ctrl-C) interrupts them.
-        return AppConsumer(self.huey, workers=workers, periodic=periodic, worker_type=kind,
+        return AppConsumer(self.huey, workers=workers, periodic=periodic, worker_type="thread",
                            scheduler_interval=1, check_worker_health=True, graceful_signal="TERM",
                            shutdown_timeout=float(self.app.config["JOBS_SHUTDOWN_SECONDS"]))
 

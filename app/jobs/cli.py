@@ -19,8 +19,6 @@ def worker_command(workers):
     app = current_app._get_current_object()
     count = workers or int(app.config["JOBS_WORKERS"])
     click.echo(f"job worker: {count} thread(s) on the {jobs.backend(app.config)} queue {jobs.queue_name(app.config)}")
-    # Threads, not Huey's forked processes: the app's database pool must not cross a fork. Scale by running
-    # more worker processes (docs/operations.md).
     jobs.for_app().consumer(workers=count, periodic=False).run()
 
 

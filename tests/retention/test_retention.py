@@ -135,3 +135,21 @@ def test_the_periods_are_settings(app, make_app, client, zhang):
     assert "'drafts_expired': 0" in purge(patient)
     with app.app_context():
         assert db.session.get(Application, draft).status == "draft"
+
+
+def test_a_draft_changed_after_it_was_listed_keeps_everything(app, client, zhang):
+    """The pass lists stale drafts first and withdraws each in a transaction of its own: one the citizen
+    changed in between is no longer stale there, and nothing of it is touched."""
+    from app.applications.services import retention
+
+    draft = draft_with_upload(client, zhang, PDF, "contract.pdf")
+    cutoff = utcnow() - 30 * DAY
+    with app.app_context():
+        age(draft, updated_at=utcnow() - 31 * DAY)
+        key = key_of(draft)
+    edited = client.put(url(draft, "form"), headers=zhang, json={"fields": {"contact.phone": "13900000000"}})
+    assert edited.status_code == 200
+    with app.app_context():
+        assert retention._expire_draft(draft, cutoff, 30) == 0
+        assert db.session.get(Application, draft).status == "draft"
+        assert key_of(draft) == key and upload_storage().exists(key)

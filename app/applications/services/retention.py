@@ -1,9 +1,9 @@
 """Retention of applications' personal data (app/retention says what expires when, and why).
 
 Each function does one kind, in batches of BATCH rows per transaction (a long pass never holds one long
-transaction), and returns how many it did. Files go before the rows that name them are changed: a crash in
-between leaves a row naming a file already gone, which the next pass finishes (deleting is idempotent), never
-a file nobody names (which no pass could find again).
+transaction; a draft is one transaction of its own), and returns how many it did. Files go before the rows
+that name them are changed: a crash in between leaves a row naming a file already gone, which the next pass
+finishes (deleting is idempotent), never a file nobody names (which no pass could find again).
 """
 
 from __future__ import annotations
@@ -58,30 +58,41 @@ def expire_drafts(cutoff: datetime, days: int) -> int:
     """Withdraw drafts unchanged since `cutoff`, erasing their values and uploads; returns how many."""
     expired = 0
     while True:
-        drafts = db.session.scalars(
-            sa.select(Application).where(Application.status == "draft", Application.updated_at < cutoff)
+        ids = db.session.scalars(
+            sa.select(Application.id).where(Application.status == "draft", Application.updated_at < cutoff)
             .order_by(Application.updated_at).limit(BATCH)).all()
-        if not drafts:
+        db.session.rollback()
+        if not ids:
             return expired
-        for draft in drafts:
-            rows = db.session.execute(
-                sa.select(ApplicationMaterial.id, ApplicationMaterial.application_id,
-                          ApplicationMaterial.storage_key)
-                .where(ApplicationMaterial.application_id == draft.id,
-                       ApplicationMaterial.storage_key.is_not(None))).all()
-            _erase_files(rows)
-            try:
-                lifecycle.transition(
-                    draft, "withdraw", SYSTEM, detail={"reason": "expired", "days": days},
-                    remark=f"草稿{days}天未修改,已自动撤回", commit=False,
-                    values={"prefill_values_encrypted": None, "form_values_encrypted": None})
-            except lifecycle.InvalidTransition:
-                continue  # changed meanwhile (submitted, withdrawn): no longer a stale draft
-            db.session.execute(sa.update(ApplicationMaterial)
-                               .where(ApplicationMaterial.application_id == draft.id)
-                               .values(storage_key=None))
-            db.session.commit()
-            expired += 1
+        for application_id in ids:
+            expired += _expire_draft(application_id, cutoff, days)
+
+
+def _expire_draft(application_id: str, cutoff: datetime, days: int) -> int:
+    # The draft is withdrawn first, in the transaction (its row locked on PostgreSQL; the status machine's
+    # revision check everywhere), and only then are its files deleted, before the commit: a citizen changing or
+    # submitting it at this moment either wins (the withdrawal fails and no file is touched) or waits and
+    # finds it withdrawn (409). No file of a live draft or of a submission is ever deleted.
+    draft = db.session.scalar(sa.select(Application).where(
+        Application.id == application_id, Application.status == "draft", Application.updated_at < cutoff)
+        .with_for_update())
+    if draft is None:  # changed meanwhile (submitted, edited, withdrawn): no longer a stale draft
+        db.session.rollback()
+        return 0
+    rows = db.session.execute(
+        sa.select(ApplicationMaterial.id, ApplicationMaterial.application_id, ApplicationMaterial.storage_key)
+        .where(ApplicationMaterial.application_id == draft.id, ApplicationMaterial.storage_key.is_not(None))).all()
+    try:
+        lifecycle.transition(draft, "withdraw", SYSTEM, detail={"reason": "expired", "days": days},
+                             remark=f"草稿{days}天未修改,已自动撤回", commit=False,
+                             values={"prefill_values_encrypted": None, "form_values_encrypted": None})
+    except lifecycle.InvalidTransition:  # changed between the read and the write (transition rolled back)
+        return 0
+    db.session.execute(sa.update(ApplicationMaterial).where(ApplicationMaterial.application_id == draft.id)
+                       .values(storage_key=None))
+    _erase_files(rows)
+    db.session.commit()
+    return 1
 
 
 def erase_snapshots(cutoff: datetime) -> int:

@@ -17,6 +17,7 @@ import hashlib
 import ipaddress
 import os
 import socket
+import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +32,10 @@ from app.sandbox.server import serve
 from tests.helpers import bearer
 
 RUN_ID = uuid.uuid4().hex[:10]
+# Apps a test builds from the environment alone (configuration tests, the fuzz run's document) keep to this
+# run too: its Redis prefix, and a job queue outside the repository's instance directory.
+os.environ["REDIS_KEY_PREFIX"] = f"zsb-test-{RUN_ID}:"
+os.environ["JOBS_SQLITE_PATH"] = os.path.join(tempfile.gettempdir(), f"zsb-test-{RUN_ID}-jobs.sqlite3")
 
 
 def _postgres_database(base_url: str, suffix: str = ""):

@@ -150,10 +150,12 @@ def error_response(status: int, error: str | None = None, message: str | None = 
         response.headers[name] = value
     if status == 503 and "Retry-After" in response.headers:
         # Kept aside for app/web/ratelimit.py, which puts it back after Flask-Limiter's headers.
-        response.headers["X-Zsb-Retry-After"] = response.headers["Retry-After"]
+        response.headers[OWN_RETRY_AFTER] = response.headers["Retry-After"]
     return response
 
 
+# Carries a 503's own Retry-After past Flask-Limiter (which replaces it with its window); removed before sending.
+OWN_RETRY_AFTER = "X-Zsb-Retry-After"
 # Where each app keeps its own OpenAPI document (app/web/openapi.py describe_configuration).
 DOCUMENT = "openapi_document"
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -19,6 +22,7 @@ def worker_command(workers):
     app = current_app._get_current_object()
     count = workers or int(app.config["JOBS_WORKERS"])
     click.echo(f"job worker: {count} thread(s) on the {jobs.backend(app.config)} queue {jobs.queue_name(app.config)}")
+    _stop_cleanly_until_the_consumer_runs()
     jobs.for_app().consumer(workers=count, periodic=False).run()
 
 
@@ -28,7 +32,14 @@ def scheduler_command():
     app = current_app._get_current_object()
     click.echo(f"job scheduler: ticks every {app.config['JOBS_TICK_SECONDS']:g} s on the "
                f"{jobs.backend(app.config)} queue {jobs.queue_name(app.config)}")
+    _stop_cleanly_until_the_consumer_runs()
     jobs.for_app().consumer(workers=0, periodic=True).run()
+
+
+def _stop_cleanly_until_the_consumer_runs() -> None:
+    """A SIGTERM before Huey's consumer has set its own handlers (it does so once its threads run) ends the
+    process cleanly (exit 0, nothing was running yet) instead of by the signal's default action."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
 
 @group.command("list")

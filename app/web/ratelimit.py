@@ -11,6 +11,8 @@ from __future__ import annotations
 from flask import Flask, current_app, has_app_context
 from flask_limiter import Limiter
 
+from app.errors import OWN_RETRY_AFTER
+
 PER_APP = ("_storage", "_limiter", "enabled", "_key_prefix")
 EXTENSION = "zsb_rate_limits"
 
@@ -64,8 +66,6 @@ def close_storage(app: Flask) -> None:
 
 
 RETRY_STATUSES = frozenset({429, 503})
-# Carries a 503's own Retry-After past Flask-Limiter (which replaces it with its window), then is removed.
-OWN_RETRY_AFTER = "X-Zsb-Retry-After"
 
 
 def retry_after_only_when_refused(response):

@@ -37,12 +37,11 @@ def free_ports(count: int) -> int:
     """The first of `count` consecutive free ports (the sandbox bureaus take a range)."""
     for _ in range(100):
         first = free_port()
+        sockets = []
         try:
-            sockets = []
             for port in range(first, first + count):
-                s = socket.socket()
-                s.bind(("127.0.0.1", port))
-                sockets.append(s)
+                sockets.append(socket.socket())  # kept before binding, so a failed bind closes it too
+                sockets[-1].bind(("127.0.0.1", port))
             return first
         except OSError:
             continue

@@ -141,8 +141,9 @@ def test_settings(database_url, wechat_server, bureau_servers, tmp_path_factory)
         "WECHAT_TIMEOUT_SECONDS": 2.0,
         "SANDBOX_BUREAU_URLS": {kind: server.url for kind, server in bureau_servers.items()},
         "CONNECTOR_RESOLVER": resolver,
-        # Short enough that hanging bureaus cost the suite little; long enough for a loaded CI machine.
-        "PREFILL_DEADLINE_SECONDS": 1.0,
+        # Short enough that hanging bureaus cost the suite little; long enough for a loaded CI machine (at 1 s a
+        # real-name check on a 2-core runner with four test processes once timed out: 503 instead of 200).
+        "PREFILL_DEADLINE_SECONDS": 2.0,
         # Breakers would carry one test's failures into the next (the app lives for the session); the
         # breaker has its own tests on an app of its own.
         "CONNECTOR_CIRCUIT_FAILURE_THRESHOLD": 1_000_000,

@@ -67,7 +67,7 @@ def register_extensions(app: Flask) -> None:
     from app.accounts import guard as auth
     from app.extensions import api, csrf, db, jwt, limiter, migrate, remove_session_safely
     from app.state import create_store
-    from app.web import openapi
+    from app.web import openapi, readcache
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _ensure_sqlite_dir(app.config["SQLALCHEMY_DATABASE_URI"])
@@ -85,6 +85,7 @@ def register_extensions(app: Flask) -> None:
         "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}})
     openapi.init_app(api)
     app.extensions["state"] = create_store(redis_url, app.config["REDIS_KEY_PREFIX"])
+    readcache.init_app(app)
     pii.init_app(app)
 
 

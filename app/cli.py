@@ -4,7 +4,7 @@ import sys
 import uuid
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.accounts.models import ROLES
@@ -111,7 +111,24 @@ def audit_generate_key_command(name):
     click.echo(f"verifier key: {signer.verifier_key()}")
 
 
+@click.group("read-cache")
+def read_cache_group():
+    """The API processes' cached reads (app/web/readcache.py)."""
+
+
+@read_cache_group.command("renew")
+@with_appcontext
+def read_cache_renew_command():
+    """Make every API process drop its cached reads now (after changing accounts or applications by hand in
+    the database; changes made through the service need nothing)."""
+    from app.web import readcache
+
+    readcache.renew_everything(current_app)
+    click.echo("read caches renewed")
+
+
 def init_app(app: Flask) -> None:
     """Register the project's commands on `app`."""
     app.cli.add_command(create_staff_command)
     app.cli.add_command(audit_group)
+    app.cli.add_command(read_cache_group)

@@ -127,6 +127,11 @@ def base_settings(env: Settings) -> dict:
         "RETENTION_RUN_SECONDS": env.float("RETENTION_RUN_SECONDS", 3600.0),
         # How often the scheduler looks for periodic tasks that are due: no period may be shorter.
         "JOBS_TICK_SECONDS": env.float("JOBS_TICK_SECONDS", 10.0),
+        # The hot path's cached reads (app/web/readcache.py): entries per process, and the longest any is served
+        # (a bound on a change made by hand in the database; changes made by the service reach every process at
+        # once through the version stamps). 0 turns the cache off.
+        "READ_CACHE_ENTRIES": env.int("READ_CACHE_ENTRIES", 20_000),
+        "READ_CACHE_SECONDS": env.float("READ_CACHE_SECONDS", 60.0),
         # Keys in Redis are prefixed so several deployments (or test runs) can share one server.
         "REDIS_KEY_PREFIX": env.str("REDIS_KEY_PREFIX", "zsb:"),
         # A body larger than this is answered 413 before it is read.

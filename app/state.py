@@ -7,6 +7,7 @@ picks one from REDIS_URL, so no code outside this module knows which it got.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from typing import Protocol
@@ -35,6 +36,16 @@ class EphemeralStore(Protocol):
 
     def get(self, key: str) -> str | None:
         """The text put under `key`, or None when absent or expired."""
+
+    def exists_and_get(self, key: str, others: list[str]) -> tuple[bool, list[str | None]]:
+        """Whether `key` is present, and the texts under `others`, in one round trip (the hot path's revocation
+        check and the version stamps of what it may serve from memory: app/web/readcache.py)."""
+
+    def renew(self, keys: list[str], ttl_seconds: int) -> None:
+        """Put a new random text under each of `keys` (a version stamp: never one it held before)."""
+
+    def put_if_absent(self, key: str, value: str, ttl_seconds: int) -> bool:
+        """Put `value` under `key` unless something is there; whether it did."""
 
     def ping(self) -> bool:
         """Whether the backing service answers (False, not an exception, when it does not)."""
@@ -93,6 +104,22 @@ class MemoryStore:
             item = self._live(key)
             return item[0] if item and isinstance(item[0], str) else None
 
+    def exists_and_get(self, key: str, others: list[str]) -> tuple[bool, list[str | None]]:
+        with self._lock:
+            present = self._live(key) is not None
+        return present, [self.get(other) for other in others]
+
+    def renew(self, keys: list[str], ttl_seconds: int) -> None:
+        for key in keys:
+            self.put(key, fresh_stamp(), ttl_seconds)
+
+    def put_if_absent(self, key: str, value: str, ttl_seconds: int) -> bool:
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self._data[key] = (value, self._clock() + ttl_seconds)
+            return True
+
     def ping(self) -> bool:
         return True
 
@@ -137,6 +164,22 @@ class RedisStore:
         value = self._redis.get(self._key(key))
         return value.decode() if value is not None else None
 
+    def exists_and_get(self, key: str, others: list[str]) -> tuple[bool, list[str | None]]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.exists(self._key(key))
+        pipe.mget([self._key(other) for other in others])
+        present, values = pipe.execute()
+        return bool(present), [value.decode() if value is not None else None for value in values]
+
+    def renew(self, keys: list[str], ttl_seconds: int) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(self._key(key), fresh_stamp(), ex=max(1, int(ttl_seconds)))
+        pipe.execute()
+
+    def put_if_absent(self, key: str, value: str, ttl_seconds: int) -> bool:
+        return bool(self._redis.set(self._key(key), value.encode(), ex=max(1, int(ttl_seconds)), nx=True))
+
     def ping(self) -> bool:
         import redis
 
@@ -147,6 +190,11 @@ class RedisStore:
 
     def close(self) -> None:
         self._redis.connection_pool.disconnect()
+
+
+def fresh_stamp() -> str:
+    """A version stamp's new value (app/web/readcache.py): random, so it never repeats an earlier one."""
+    return secrets.token_hex(8)
 
 
 def create_store(redis_url: str | None, prefix: str = "") -> EphemeralStore:

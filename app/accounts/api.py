@@ -4,9 +4,9 @@ from dataclasses import asdict
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_jwt_extended import current_user, get_jwt
+from flask_jwt_extended import get_jwt
 
-from app.accounts.guard import current_citizen, require
+from app.accounts.guard import caller, current_account, current_citizen, current_staff, require
 from app.accounts.models import ROLES
 from app.accounts.schemas import (
     AccessTokenSchema,
@@ -19,6 +19,7 @@ from app.accounts.schemas import (
 )
 from app.accounts.services import login as auth_service
 from app.extensions import limiter
+from app.web import readcache
 from app.web.blueprint import Blueprint
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Login, token refresh and logout")
@@ -67,7 +68,7 @@ class Refresh(MethodView):
     @blp.error(401, "`unauthorized`: no refresh token, or it is invalid, expired, revoked or an access token")
     def post(self):
         """Exchange the refresh token (as the bearer token) for a new access token."""
-        return auth_service.refresh_access_token(current_user, get_jwt())
+        return auth_service.refresh_access_token(current_account(), get_jwt())
 
 
 @blp.route("/auth/logout")
@@ -88,7 +89,7 @@ class StaffMe(MethodView):
     @blp.error(403, "`forbidden`: not a staff token")
     def get(self):
         """The calling staff member's account: roles, bureau, department."""
-        return current_user
+        return current_staff()
 
 
 @me.route("/me")
@@ -99,4 +100,7 @@ class Me(MethodView):
     @me.error(403, "`forbidden`: not a citizen token")
     def get(self):
         """The calling citizen's profile: the assurance level, with the real name and ID number masked."""
-        return current_citizen()
+        # Served from memory while the account's version stamp holds (app/web/readcache.py).
+        citizen_id = caller().id
+        return readcache.json_response(("me", citizen_id), [readcache.account_stamp("citizen", citizen_id)],
+                                       current_citizen, MeSchema())

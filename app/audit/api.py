@@ -6,11 +6,10 @@ Every call here is itself logged (in the auditor-access log) before it answers.
 import marshmallow as ma
 from flask import Response, stream_with_context
 from flask.views import MethodView
-from flask_jwt_extended import current_user, get_jwt_identity
+from flask_jwt_extended import get_jwt_identity
 from marshmallow import RAISE
 
-from app.accounts.guard import require
-from app.accounts.models import Citizen
+from app.accounts.guard import CITIZEN, caller, current_citizen, require
 from app.audit import services as audit
 from app.audit import transparency
 from app.audit.schemas import (
@@ -193,7 +192,7 @@ class InclusionProof(MethodView):
         Auditors may ask for any record (logged); a face-bound citizen for a face-verification or data-access
         record about themselves.
         """
-        viewer = current_user if isinstance(current_user, Citizen) else None
+        viewer = current_citizen() if caller().kind == CITIZEN else None
         return transparency.inclusion(log, args["seq"], args.get("size"), viewer=viewer,
                                       actor=get_jwt_identity(), request_id=request_id())
 

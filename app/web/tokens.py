@@ -6,8 +6,10 @@ times per request (the claims unverified, the header, then the claims verified w
 the bench machine, a fifth of an authenticated request's own work (docs/benchmarks.md, "The authenticated hot
 path"). Here the verified claims are kept for the exact token text, until the token's `exp`: a hit needs the
 same bytes, signature included, so nothing unverified is ever accepted, and expiry is checked on every use.
-Revocation is not cached: the blocklist and the account (epoch, active, roles) are still checked on every
-request, after this (app/accounts/guard.py), so a revoked token fails at once in every process.
+Revocation is not cached: the blocklist is read on every request, and the account (epoch, active, roles) is
+checked on every request after this (app/accounts/guard.py; from memory only while the account's version stamp,
+read in the same round trip as the blocklist, holds: app/web/readcache.py), so a revoked token fails at once
+in every process.
 
 Per app (a process that builds several apps, with other keys, keeps their tokens apart) and bounded: at most
 MAX_TOKENS tokens; the oldest half is dropped when it is full.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from tests.console.conftest import assert_accessible, log_in, needs_chromium, shot
 
 ZHANG_ID = "410105198503120013"
@@ -128,9 +130,9 @@ def test_an_auditor_searches_every_log_verifies_chains_and_checkpoints_and_expor
     page.get_by_label("被查询人身份证号").fill("")
     page.get_by_label("操作", exact=True).select_option("export")
     page.locator("#search-button").click()
-    page.locator("#access-results tbody tr").first.wait_for()
-    page.wait_for_function("document.querySelectorAll('#access-results tbody tr').length === 2")
-    assert "专项检查" in page.locator("#access-results").inner_text()
+    # The table held two rows before this search too: wait for the new rows' content, not just their count.
+    expect(page.locator("#access-results")).to_contain_text("专项检查")
+    expect(page.locator("#access-results tbody tr")).to_have_count(2)
     # A missing reason is shown next to its field (the browser's own check bypassed, as a script could).
     page.get_by_label("查阅事由(必填)").evaluate("input => { input.required = false; input.value = ''; }")
     page.locator("#search-button").click()

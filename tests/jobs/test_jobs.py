@@ -160,6 +160,11 @@ def test_a_notification_whose_task_was_lost_is_sent_by_the_sweep(app, make_app, 
     with app.app_context():
         citizen_id = citizen(openid)
     unreachable = make_app(JOBS_BACKEND="redis", REDIS_URL="redis://127.0.0.1:9/0")
+    # Only the queue is away: with the shared store away too the change itself would be refused (the read
+    # cache's stamps cannot be renewed: app/web/readcache.py), and nothing would be left for a sweep.
+    from app.state import create_store
+
+    unreachable.extensions["state"] = create_store(None)
     with unreachable.app_context():
         notification_id = notify(citizen_id)  # logs that the queue is unavailable; raises nothing
     with app.app_context():
@@ -250,6 +255,11 @@ def test_production_refuses_a_sqlite_queue():
 
 def test_readyz_names_a_queue_that_does_not_answer(make_app):
     unreachable = make_app(JOBS_BACKEND="redis", REDIS_URL="redis://127.0.0.1:9/0")
+    # Only the queue is away: with the shared store away too the change itself would be refused (the read
+    # cache's stamps cannot be renewed: app/web/readcache.py), and nothing would be left for a sweep.
+    from app.state import create_store
+
+    unreachable.extensions["state"] = create_store(None)
     response = unreachable.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["errors"]["checks"]["jobs"] == "failed"

@@ -4,11 +4,10 @@ from functools import wraps
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_jwt_extended import current_user
 from marshmallow import RAISE
 
 from app.accounts.api import me
-from app.accounts.guard import ASSURANCE_DOC, current_citizen, require
+from app.accounts.guard import ASSURANCE_DOC, caller, current_account, current_citizen, require
 from app.applications.schemas.applications import (
     ApplicationCreateSchema,
     ApplicationDetailSchema,
@@ -34,7 +33,9 @@ from app.applications.services import consent, my_data, prefill, state
 from app.applications.services import drafting as applications
 from app.applications.services import submitting as submission
 from app.applications.services.lifecycle import Actor
+from app.applications.workdays import work_calendar
 from app.errors import ValidationFailed
+from app.web import readcache
 from app.web.blueprint import Blueprint
 from app.web.openapi import links
 from app.web.requestid import request_id
@@ -64,7 +65,7 @@ NOT_EDITABLE = blp.error(409, "`invalid_transition`: the application is not a dr
 
 def applicant() -> Actor:
     """The caller as an applicant: the citizen, or an agent acting under a citizen's authorisation."""
-    return Actor.of(current_user, "agent")
+    return Actor.of(current_account(), "agent")
 
 
 def applicant_application(application_id: str):
@@ -91,7 +92,13 @@ class Applications(MethodView):
     @blp.error(403, f"`forbidden`: not a citizen token; {ASSURANCE_DOC}")
     def get(self, args):
         """The caller's applications, newest first."""
-        return applications.list_applications(current_citizen(), **args)
+        # Served from memory while the citizen's list has not changed (app/web/readcache.py); `overdue` turns
+        # with the date, so the date is part of the key.
+        citizen_id = caller().id
+        key = ("applications", citizen_id, work_calendar().today(), tuple(sorted(args.items())))
+        return readcache.json_response(key, [readcache.applications_stamp(citizen_id)],
+                                       lambda: applications.list_applications(current_citizen(), **args),
+                                       ApplicationPageSchema())
 
     @require("citizen", "agent")
     @blp.arguments(ApplicationCreateSchema)

@@ -22,9 +22,11 @@ from app.applications.models import Application
 from app.applications.services import consent, lifecycle, materials, state
 from app.applications.services.lifecycle import Actor
 from app.catalogue import services as catalogue
+from app.catalogue.models import Matter
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.pii import vault
+from app.web import readcache
 from app.web.paging import Page, page_of
 
 # ----------------------------------------------------------------------------------------------- drafts
@@ -51,6 +53,12 @@ def create_draft(citizen: Citizen, matter_code: str, actor: Actor | None = None)
     application = state.new_draft(citizen, catalogue.get_matter(matter_code), actor or Actor.of(citizen))
     db.session.commit()
     return application
+
+
+# What the list shows (each application's columns, and its matter's name) renews the citizen's list stamp, or
+# every cached read for a change to the catalogue (rare): app/web/readcache.py.
+readcache.watch(Application, lambda row: [readcache.applications_stamp(row.citizen_id)])
+readcache.watch(Matter, lambda row: [readcache.GENERATION])
 
 
 def list_applications(citizen: Citizen, *, page: int = 1, per_page: int = 20, status: str | None = None) -> Page:

@@ -34,6 +34,7 @@ from app.catalogue.models import Matter
 from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.modelbase import is_issued_id, utcnow
+from app.web import readcache
 
 # action → (states it may start from, the state it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -126,7 +127,8 @@ def transition(application: Application, action: str, actor: Actor, *, detail: d
         .where(Application.id == application.id, Application.status.in_(allowed),
                Application.revision == application.revision)
         .values(status=target, revision=Application.revision + 1, updated_at=now, **(values or {}))
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False,
+                           **readcache.touching(readcache.applications_stamp(application.citizen_id)))
     )
     if result.rowcount != 1:
         # Someone else moved it first: report the state it is in now.

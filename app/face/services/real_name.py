@@ -64,6 +64,7 @@ from app.modelbase import utcnow
 from app.notifications import services as notifications
 from app.notifications.models import Notification
 from app.pii import mask_id_number, vault
+from app.web import readcache
 from app.web.requestid import request_id
 from shared_data.client import CallContext
 
@@ -334,7 +335,9 @@ def bind_proven_identity(citizen: Citizen, session: FaceSession, *, request_id: 
                     rows.append(record)
             won = db.session.execute(
                 sa.update(Citizen).where(Citizen.id == citizen.id, Citizen.id_number_hash == pseudonym)
-                .values(assurance="face", bound_at=utcnow()), execution_options={"synchronize_session": False},
+                .values(assurance="face", bound_at=utcnow()),
+                execution_options={"synchronize_session": False,
+                                   **readcache.touching(readcache.account_stamp("citizen", citizen.id))},
             ).rowcount
         except IntegrityError:
             db.session.rollback()
@@ -360,13 +363,15 @@ def _release(other: Citizen, winner: Citizen, *, pseudonym: str, bound: bool, re
         values["token_epoch"] = Citizen.token_epoch + 1
     released = db.session.execute(
         sa.update(Citizen).where(Citizen.id == other.id, Citizen.id_number_hash == pseudonym).values(**values),
-        execution_options={"synchronize_session": False},
+        execution_options={"synchronize_session": False,
+                           **readcache.touching(readcache.account_stamp("citizen", other.id))},
     ).rowcount
     if not released:
         return None
     for model in PERSON_RECORDS:
         db.session.execute(sa.update(model).where(model.citizen_id == other.id).values(citizen_id=winner.id),
-                           execution_options={"synchronize_session": False})
+                           execution_options={"synchronize_session": False, **readcache.touching(
+                               readcache.applications_stamp(other.id), readcache.applications_stamp(winner.id))})
     # Messages about the person's applications follow them; the account's own messages stay.
     db.session.execute(
         sa.update(Notification).where(Notification.citizen_id == other.id, Notification.application_id.is_not(None))

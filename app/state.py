@@ -165,11 +165,10 @@ class RedisStore:
         return value.decode() if value is not None else None
 
     def exists_and_get(self, key: str, others: list[str]) -> tuple[bool, list[str | None]]:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.exists(self._key(key))
-        pipe.mget([self._key(other) for other in others])
-        present, values = pipe.execute()
-        return bool(present), [value.decode() if value is not None else None for value in values]
+        # One MGET rather than a pipeline of EXISTS and MGET: the same round trip, a third of redis-py's work
+        # (this runs on every authenticated request). `set` stores "1", so a present key reads as not None.
+        values = self._redis.mget([self._key(key), *(self._key(other) for other in others)])
+        return values[0] is not None, [value.decode() if value is not None else None for value in values[1:]]
 
     def renew(self, keys: list[str], ttl_seconds: int) -> None:
         pipe = self._redis.pipeline(transaction=False)

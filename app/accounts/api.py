@@ -26,6 +26,8 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Login, toke
 
 # The citizen's own record: every domain adds its /me routes to this blueprint (one tag in the document).
 me = Blueprint("me", __name__, url_prefix="/api/v1", description="The citizen's own record")
+# Built once: a schema's construction copies its fields, a cost /me would pay on every cached read.
+ME = MeSchema()
 
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 
@@ -103,4 +105,4 @@ class Me(MethodView):
         # Served from memory while the account's version stamp holds (app/web/readcache.py).
         citizen_id = caller().id
         return readcache.json_response(("me", citizen_id), [readcache.account_stamp("citizen", citizen_id)],
-                                       current_citizen, MeSchema())
+                                       current_citizen, ME)

@@ -41,6 +41,8 @@ from app.web.openapi import links
 from app.web.requestid import request_id
 from app.web.schemas import PageQuerySchema
 
+# Built once: a schema's construction copies its fields, a cost the list would pay on every cached read.
+APPLICATION_PAGE = ApplicationPageSchema()
 blp = Blueprint("applications", __name__, url_prefix="/api/v1",
                 description="Applications: drafts, consent and prefill from shared data")
 
@@ -98,7 +100,7 @@ class Applications(MethodView):
         key = ("applications", citizen_id, work_calendar().today(), tuple(sorted(args.items())))
         return readcache.json_response(key, [readcache.applications_stamp(citizen_id)],
                                        lambda: applications.list_applications(current_citizen(), **args),
-                                       ApplicationPageSchema())
+                                       APPLICATION_PAGE)
 
     @require("citizen", "agent")
     @blp.arguments(ApplicationCreateSchema)

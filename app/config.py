@@ -116,6 +116,8 @@ def base_settings(env: Settings) -> dict:
         # the pass runs this often.
         "REMINDER_DAYS_BEFORE": env.int("REMINDER_DAYS_BEFORE", 3),
         "REMINDER_RUN_SECONDS": env.float("REMINDER_RUN_SECONDS", 3600.0),
+        # A supplement request (补正) still open this many days after it was made is reminded, once per request.
+        "SUPPLEMENT_REMINDER_DAYS": env.int("SUPPLEMENT_REMINDER_DAYS", 5),
         # --- retention (app/retention): how long each kind of personal data is kept, in days ---
         # Uploads of decided applications; the encrypted values (prefill, form, submission, address) of
         # decided applications; drafts nobody changed; face sessions after they expired.

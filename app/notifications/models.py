@@ -30,7 +30,8 @@ STATUSES = ("pending", "sent", "refused", "failed")
 # What a notification announces; each kind is sent with its own subscription template.
 # status_changed: an application's status; identity_moved: the account's face-bound identity moved to another
 # account (换绑), so the holder learns of it even if it was not them.
-# material_due: a material the citizen may bring later (容缺) is due soon, or overdue (sent once each).
+# material_due: a material the citizen owes — one they may bring later (容缺) is due soon or overdue, or a
+# supplement (补正) the reviewer asked for is still open (sent once each).
 KINDS = ("status_changed", "identity_moved", "material_due")
 
 

@@ -1,5 +1,6 @@
-"""Reminders of materials brought later (容缺): one message when due soon, one when overdue, each once, only
-for applications still being processed; sent through the outbox to the WeChat stand-in."""
+"""Reminders of what a citizen owes: materials brought later (容缺) — one message when due soon, one when
+overdue, each once, only for applications still being processed — and supplement requests (补正) left open,
+once per request; sent through the outbox to the WeChat stand-in."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.applications.models import Application, ApplicationMaterial
 from app.applications.workdays import work_calendar
 from app.catalogue.models import Material
 from app.extensions import db
+from app.modelbase import utcnow
 from app.notifications.models import Notification
 from app.notifications.services import deliver_pending
 
@@ -81,3 +83,32 @@ def test_drafts_decided_applications_and_distant_dates_get_no_reminder(app, clie
     assert "'due_soon': 0, 'overdue': 0" in remind(app)
     with app.app_context():
         assert all(reminders_for(i) == [] for i in ids)
+
+
+def supplement_requested(application_id: str, *, days_ago: int, items: list[str]) -> None:
+    """As a reviewer's 补正 request leaves it, `days_ago` days back (the next round advances the revision)."""
+    db.session.execute(sa.update(Application).where(Application.id == application_id).values(
+        status="supplement_requested", supplement_items=items, revision=Application.revision + 1,
+        updated_at=utcnow() - timedelta(days=days_ago)))
+    db.session.commit()
+
+
+def test_an_open_supplement_request_is_reminded_once_per_request(app, client, citizen_as, wechat_server):
+    li = citizen_as(*LI_NA)
+    waiting, fresh = create(client, li, "GJJ-GG-002")["id"], create(client, li, "GJJ-GG-002")["id"]
+    with app.app_context():
+        supplement_requested(waiting, days_ago=app.config["SUPPLEMENT_REMINDER_DAYS"] + 1, items=["身份证", "银行卡"])
+        supplement_requested(fresh, days_ago=1, items=["身份证"])
+    assert "'supplement': 1" in remind(app)
+    assert "'supplement': 0" in remind(app)  # once
+    with app.app_context():
+        assert len(reminders_for(waiting)) == 1 and reminders_for(fresh) == []
+        # Resubmitted, then asked again: another request, another reminder when it too is left open.
+        supplement_requested(waiting, days_ago=app.config["SUPPLEMENT_REMINDER_DAYS"] + 1, items=["银行卡"])
+    assert "'supplement': 1" in remind(app)
+    with app.app_context():
+        assert deliver_pending(limit=10)["sent"] == 2
+    sent = requests.get(f"{wechat_server.url}/_sandbox/messages", timeout=5).json()["messages"]
+    mine = [m["data"] for m in sent if m["data"]["character_string4"]["value"] == waiting]
+    assert [m["phrase2"]["value"] for m in mine] == ["待补正", "待补正"]
+    assert "2项待补正" in mine[0]["thing5"]["value"] and "1项待补正" in mine[1]["thing5"]["value"]

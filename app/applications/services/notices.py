@@ -85,3 +85,16 @@ def material_due_message(application, matter_name: str | None, material_name: st
         "character_string4": {"value": str(application.id)[:CHARACTER_STRING_MAX]},
         "thing5": {"value": thing(remark, "请尽快补交材料")},
     }
+
+
+def supplement_due_message(application, matter_name: str | None) -> dict:
+    """Template data reminding the citizen of a supplement (补正) the reviewer asked for and still waits for."""
+    items = len(application.supplement_items or [])
+    return {
+        "thing1": {"value": thing(matter_name, DEFAULT_MATTER_NAME)},
+        "phrase2": {"value": STATUS_LABELS["supplement_requested"][:PHRASE_MAX]},
+        "time3": {"value": utcnow().astimezone(CHINA_TIME).strftime("%Y年%m月%d日 %H:%M")},
+        "character_string4": {"value": str(application.id)[:CHARACTER_STRING_MAX]},
+        "thing5": {"value": thing(f"尚有{items}项待补正,请尽快补正后重新提交" if items else "请尽快补正后重新提交",
+                                  "请尽快补正后重新提交")},
+    }

@@ -1,6 +1,8 @@
-"""Reminders of materials a citizen chose to bring later (容缺): a message when one is due within
-REMINDER_DAYS_BEFORE days, and one more if it becomes overdue, each sent once (the notification's id is derived
-from the material and the stage: app/notifications/services.py `enqueue(once=…)`).
+"""Reminders of materials a citizen owes: those they chose to bring later (容缺) — a message when one is due
+within REMINDER_DAYS_BEFORE days, and one more if it becomes overdue — and a supplement (补正) a reviewer asked
+for that is still open SUPPLEMENT_REMINDER_DAYS after the request. Each is sent once (the notification's id is
+derived from the material and the stage, or from the application's revision, which every request for a
+supplement advances: app/notifications/services.py `enqueue(once=…)`).
 
 Only applications still being processed are reminded (a decided or withdrawn one needs nothing more). Run by the
 periodic task applications.reminders (app/applications/tasks.py); the outbox sends the messages.
@@ -8,7 +10,7 @@ periodic task applications.reminders (app/applications/tasks.py); the outbox sen
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -36,16 +38,39 @@ def remind_deferred(today: date, days_before: int) -> dict[str, int]:
         .order_by(ApplicationMaterial.due_on).limit(BATCH * 10)).all()
     for material_row, application, matter_name, material_name in rows:
         stage = "overdue" if material_row.due_on < today else "due_soon"
-        key = f"material_due:{material_row.id}:{stage}"
-        if already_sent(key):
-            continue
-        enqueue(citizen_id=application.citizen_id, application_id=application.id, kind="material_due", once=key,
-                data=notices.material_due_message(application, matter_name, material_name, material_row.due_on,
-                                                  overdue=stage == "overdue"))
-        try:
-            db.session.commit()
-        except IntegrityError:  # another worker wrote it between our look and our write
-            db.session.rollback()
-            continue
-        counts[stage] += 1
+        message = notices.material_due_message(application, matter_name, material_name, material_row.due_on,
+                                               overdue=stage == "overdue")
+        if _send_once(f"material_due:{material_row.id}:{stage}", application, message):
+            counts[stage] += 1
     return counts
+
+
+def remind_supplements(now: datetime, after_days: int) -> int:
+    """Queue a reminder for each supplement request (补正) still open `after_days` after it was made; returns
+    how many were written."""
+    rows = db.session.execute(
+        sa.select(Application, Matter.name)
+        .join(Matter, Matter.code == Application.matter_code)
+        .where(Application.status == "supplement_requested", Application.updated_at <= now - timedelta(days=after_days))
+        .order_by(Application.updated_at).limit(BATCH * 10)).all()
+    written = 0
+    for application, matter_name in rows:
+        # The revision names this request: a later one (after a resubmission) is reminded again.
+        key = f"supplement_due:{application.id}:{application.revision}"
+        if _send_once(key, application, notices.supplement_due_message(application, matter_name)):
+            written += 1
+    return written
+
+
+def _send_once(key: str, application: Application, message: dict) -> bool:
+    """Write the reminder `key` unless it was written before; whether this call wrote it."""
+    if already_sent(key):
+        return False
+    enqueue(citizen_id=application.citizen_id, application_id=application.id, kind="material_due", once=key,
+            data=message)
+    try:
+        db.session.commit()
+    except IntegrityError:  # another worker wrote it between our look and our write
+        db.session.rollback()
+        return False
+    return True

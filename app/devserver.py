@@ -70,6 +70,12 @@ def dev_command(host: str, port: int):
     click.echo(f"{'job worker and scheduler':<32}{jobs.backend(app.config)} queue, tick "
                f"{app.config['JOBS_TICK_SECONDS']:g}s (flask jobs list)")
     background = [start_jobs_process(role) for role in ("worker", "scheduler")]
+    if not app.config["REDIS_URL"]:
+        # The job processes change applications too, and without Redis they cannot renew the API's read-cache
+        # stamps (app/web/readcache.py): the API reads everything fresh instead.
+        from app.web import readcache
+
+        readcache.turn_off(app)
     # SIGTERM (a supervisor, `timeout`) ends the server like Ctrl-C, so the job processes are stopped too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:

@@ -26,7 +26,9 @@ hand runs `flask read-cache renew` (docs/operations.md). A process that cannot r
 (the store went away in between) forgets its own entries and logs it.
 
 Without Redis (the embedded development default) the stamps live in one store shared by every app of the
-process, so apps sharing a database in one process (the tests) never serve each other's stale reads.
+process, so apps sharing a database in one process (the tests) never serve each other's stale reads. Other
+processes cannot renew them, so `flask dev`, whose job processes change applications too (retention,
+免申即享 drafts), turns the cache off when there is no Redis (`turn_off`).
 """
 
 from __future__ import annotations
@@ -117,6 +119,11 @@ class ReadCache:
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = ReadCache(max_entries=app.config["READ_CACHE_ENTRIES"],
                                           max_age=app.config["READ_CACHE_SECONDS"])
+
+
+def turn_off(app: Flask) -> None:
+    """Serve every read fresh: for a process whose stamps other processes cannot renew (no Redis)."""
+    app.extensions[EXTENSION] = ReadCache(max_entries=0, max_age=0)
 
 
 def _store(app: Flask):

@@ -116,6 +116,9 @@ def base_settings(env: Settings) -> dict:
         # the pass runs this often.
         "REMINDER_DAYS_BEFORE": env.int("REMINDER_DAYS_BEFORE", 3),
         "REMINDER_RUN_SECONDS": env.float("REMINDER_RUN_SECONDS", 3600.0),
+        # --- 免申即享 (app/applications/services/proactive.py): how often the opted-in citizens are checked ---
+        # Daily: each pass asks the bureaus about every opted-in citizen, so more often costs them calls.
+        "PROACTIVE_RUN_SECONDS": env.float("PROACTIVE_RUN_SECONDS", 86400.0),
         # --- retention (app/retention): how long each kind of personal data is kept, in days ---
         # Uploads of decided applications; the encrypted values (prefill, form, submission, address) of
         # decided applications; drafts nobody changed; face sessions after they expired.

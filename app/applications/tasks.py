@@ -1,4 +1,4 @@
-"""The applications' periodic task: reminders of materials brought later (容缺)."""
+"""The applications' periodic tasks: reminders of materials brought later (容缺), and 免申即享 (proactive)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from flask import current_app
 
 from app import jobs
-from app.applications.services import reminders
+from app.applications.services import proactive, reminders
 from app.applications.workdays import work_calendar
 
 log = logging.getLogger(__name__)
@@ -18,4 +18,13 @@ def remind() -> dict[str, int]:
     counts = reminders.remind_deferred(work_calendar().today(), int(current_app.config["REMINDER_DAYS_BEFORE"]))
     if any(counts.values()):
         log.info("reminders: %s", ", ".join(f"{stage} {count}" for stage, count in counts.items()))
+    return counts
+
+
+@jobs.periodic("applications.proactive", every="PROACTIVE_RUN_SECONDS")
+def proactive_pass() -> dict[str, int]:
+    """免申即享: evaluate the active opt-ins, tell those newly eligible (app/applications/services/proactive.py)."""
+    counts = proactive.run()
+    if any(counts.values()):
+        log.info("proactive: %s", ", ".join(f"{name} {count}" for name, count in counts.items()))
     return counts

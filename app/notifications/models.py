@@ -31,7 +31,7 @@ STATUSES = ("pending", "sent", "refused", "failed")
 # status_changed: an application's status; identity_moved: the account's face-bound identity moved to another
 # account (换绑), so the holder learns of it even if it was not them.
 # material_due: a material the citizen may bring later (容缺) is due soon, or overdue (sent once each).
-KINDS = ("status_changed", "identity_moved", "material_due")
+KINDS = ("status_changed", "identity_moved", "material_due", "proactive_eligible")
 
 
 class Notification(IdMixin, db.Model):

@@ -356,7 +356,8 @@ class DataAccessViewSchema(ma.Schema):
     matter_code = fields.String(required=True, allow_none=True)
     matter_name = fields.String(required=True, allow_none=True)
     purpose = fields.String(required=True)
-    acting_user = fields.String(required=True, validate=OneOf(("citizen", "agent")))
+    acting_user = fields.String(required=True, validate=OneOf(("citizen", "agent", "system")), metadata={
+        "description": "citizen, agent (帮办代办), or system (the 免申即享 check the citizen opted in to)"})
     outcome = fields.String(required=True, validate=OneOf(("ok", "not_found", "failed", "timeout")))
 
 
@@ -433,3 +434,49 @@ class BundleSubmitAnswerSchema(ma.Schema):
     id = fields.String(required=True)
     status = fields.String(required=True, validate=OneOf(BUNDLE_STATUSES))
     children = fields.List(fields.Nested(SubmitAnswerSchema), required=True)
+
+
+# ---------------------------------------------------------------------------------------------- 免申即享
+
+
+class ProactiveMatterSchema(ma.Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    elements = fields.List(fields.String(), required=True,
+                           metadata={"description": "the elements its conditions read (asked of the bureaus)"})
+
+
+class ProactiveOfferSchema(ma.Schema):
+    """What a citizen may opt in to."""
+
+    matters = fields.List(fields.Nested(ProactiveMatterSchema), required=True)
+    purpose = fields.String(required=True, metadata={"description": "the purpose text to consent to"})
+
+
+class ProactiveOptInBodySchema(RequestSchema):
+    matter_codes = fields.List(Code(), required=True, validate=Length(min=1, max=20), metadata={
+        "description": "proactive matters (GET /api/v1/me/proactive/offer); any other → 422 `not_proactive`",
+        "uniqueItems": True})
+    elements = fields.List(fields.String(validate=Length(min=1, max=100)), required=True, validate=Length(max=200),
+                           metadata={"description": "exactly the union of the chosen matters' `elements`"})
+    purpose = fields.String(required=True, validate=Length(min=1, max=500),
+                            metadata={"description": "exactly the offer's `purpose`"})
+
+
+class ProactiveOptInSchema(ma.Schema):
+    """A 免申即享 consent receipt."""
+
+    id = fields.String(required=True)
+    matter_codes = fields.List(fields.String(), required=True)
+    elements = fields.List(fields.String(), required=True)
+    purpose = fields.String(required=True)
+    status = fields.String(required=True, validate=OneOf(RECEIPT_STATUSES))
+    granted_at = fields.AwareDateTime(required=True)
+    withdrawn_at = fields.AwareDateTime(required=True, allow_none=True)
+    superseded_at = fields.AwareDateTime(required=True, allow_none=True)
+    last_evaluated_at = fields.AwareDateTime(required=True, allow_none=True,
+                                             metadata={"description": "when the data was last checked under it"})
+
+
+class ProactiveOptInPageSchema(PageSchema):
+    items = fields.List(fields.Nested(ProactiveOptInSchema), required=True)

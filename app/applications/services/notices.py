@@ -85,3 +85,18 @@ def material_due_message(application, matter_name: str | None, material_name: st
         "character_string4": {"value": str(application.id)[:CHARACTER_STRING_MAX]},
         "thing5": {"value": thing(remark, "请尽快补交材料")},
     }
+
+
+ELIGIBLE_LABEL = "可申请"
+
+
+def proactive_message(application, matter_name: str | None) -> dict:
+    """Template data telling a citizen who opted in (免申即享) that they meet a matter's conditions; the draft's
+    number leads to it (no name, no value of their data)."""
+    return {
+        "thing1": {"value": thing(matter_name, DEFAULT_MATTER_NAME)},
+        "phrase2": {"value": ELIGIBLE_LABEL[:PHRASE_MAX]},
+        "time3": {"value": utcnow().astimezone(CHINA_TIME).strftime("%Y年%m月%d日 %H:%M")},
+        "character_string4": {"value": str(application.id)[:CHARACTER_STRING_MAX]},
+        "thing5": {"value": thing("您已符合条件,申请草稿已备好", "申请草稿已备好")},
+    }

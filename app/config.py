@@ -116,6 +116,8 @@ def base_settings(env: Settings) -> dict:
         # the pass runs this often.
         "REMINDER_DAYS_BEFORE": env.int("REMINDER_DAYS_BEFORE", 3),
         "REMINDER_RUN_SECONDS": env.float("REMINDER_RUN_SECONDS", 3600.0),
+        # The first-time pass rate (一次性通过率) the statistics measure against: the seed city's target.
+        "FIRST_TIME_PASS_TARGET": env.float("FIRST_TIME_PASS_TARGET", 0.95),
         # --- 免申即享 (app/applications/services/proactive.py): how often the opted-in citizens are checked ---
         # Daily: each pass asks the bureaus about every opted-in citizen, so more often costs them calls.
         "PROACTIVE_RUN_SECONDS": env.float("PROACTIVE_RUN_SECONDS", 86400.0),

@@ -173,7 +173,9 @@ def validate_conditions(items: Any) -> dict[str, list[str]]:
             add(f"{index}.text", f"条件须有 1–{MAX_TEXT} 个字的文字说明(办事指南中显示)")
         if "reviewer_may_decide" in item and not isinstance(item["reviewer_may_decide"], bool):
             add(f"{index}.reviewer_may_decide", "须为 true 或 false")
-        if item.get("rule") is not None:
+        if "rule" in item and item["rule"] is None:
+            add(f"{index}.rule", "规则须为对象(纯文字条件不带 rule)")
+        elif item.get("rule") is not None:
             for path, messages in validate_rule(item["rule"]).items():
                 for message in messages:
                     add(f"{index}.rule" + (f".{path}" if path else ""), message)

@@ -11,6 +11,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, pre_dump, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
+from app.bodies import LARGEST_NUMBER
 from app.catalogue.models import (
     CATEGORIES,
     DEFAULT_TRUST_LEVEL,
@@ -44,6 +45,30 @@ RULE_DOC = (
     "that type (422 naming each problem by path)"
 )
 PRINTABLE_RE = re.compile(PRINTABLE_PATTERN)
+_LITERAL_TEXT = {"type": "string", "minLength": 1, "maxLength": rules.MAX_TEXT}
+_LITERAL_NUMBER = {"type": "number", "minimum": -LARGEST_NUMBER, "maximum": LARGEST_NUMBER}
+# A rule as the document states it: recursive through `all`, `any` and `not` (the component refers to
+# itself); which operator fits which element, and the literal's type, are the server's to check.
+RULE_COMPONENT = "ConditionRule"
+RULE_REF = {"$ref": f"#/components/schemas/{RULE_COMPONENT}"}
+RULE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "maxProperties": 5,
+    "description": RULE_DOC,
+    "properties": {
+        "all": {"type": "array", "minItems": 1, "maxItems": rules.MAX_PARTS, "items": RULE_REF},
+        "any": {"type": "array", "minItems": 1, "maxItems": rules.MAX_PARTS, "items": RULE_REF},
+        "not": RULE_REF,
+        "element": {"type": "string", "enum": sorted(elements.ELEMENTS)},
+        "op": {"type": "string", "enum": list(rules.OPERATORS)},
+        "derive": {"type": "string", "enum": list(rules.DERIVATIONS)},
+        "value": {"anyOf": [_LITERAL_TEXT, _LITERAL_NUMBER, {"type": "boolean"},
+                            {"type": "array", "minItems": 1, "maxItems": rules.MAX_IN_ITEMS,
+                             "items": {"anyOf": [_LITERAL_TEXT, _LITERAL_NUMBER]}}]},
+        "value_of": {"type": "string", "enum": sorted(elements.ELEMENTS)},
+    },
+}
 # One condition as the document states it: the server checks the rule against the dictionary (a relation
 # between the rule's parts and data the server holds, which JSON Schema cannot say).
 CONDITION_ITEM = {
@@ -54,7 +79,7 @@ CONDITION_ITEM = {
          "properties": {
              "text": {"type": "string", "minLength": 1, "maxLength": rules.MAX_TEXT, "pattern": PRINTABLE_PATTERN,
                       "description": "the condition in plain Chinese (the guide shows it)"},
-             "rule": {"type": "object", "description": RULE_DOC},
+             "rule": RULE_REF,
              "reviewer_may_decide": {"type": "boolean", "description": "when the data cannot decide it "
                                      "(unknown), a reviewer may, and the application is marked for them; "
                                      "otherwise unknown blocks the submission (default false)"}}},
@@ -232,8 +257,8 @@ class MatterWriteSchema(ma.Schema):
     )
     proactive = JsonBoolean(
         load_default=False,
-        metadata={"description": "免申即享: citizens who opt in (POST /api/v1/me/proactive) are told when they meet "
-                  "every checked condition; needs at least one condition with a rule"},
+        metadata={"description": "免申即享: citizens who opt in (POST /api/v1/me/proactive/opt-ins) are told when "
+                  "they meet every checked condition; needs at least one condition with a rule"},
     )
     process = fields.List(fields.Nested(ProcessStepSchema), load_default=list, validate=Length(max=20))
     legal_time_limit_days = WholeNumber(
@@ -408,7 +433,7 @@ class ProcessStepOutSchema(ma.Schema):
 class ConditionCheckSchema(ma.Schema):
     index = fields.Integer(required=True, metadata={"description": "its place in `conditions`"})
     text = fields.String(required=True)
-    rule = fields.Dict(required=True, metadata={"description": RULE_DOC})
+    rule = fields.Dict(required=True, metadata=RULE_REF)
     elements = fields.List(fields.String(), required=True, metadata={"description": "the elements it reads"})
     reviewer_may_decide = fields.Boolean(required=True)
 

@@ -17,7 +17,6 @@ dates in Beijing time, the end date included, loaded by the stats endpoints' `St
 from __future__ import annotations
 
 import json
-
 import re
 from datetime import date, datetime, time, timedelta
 

@@ -237,8 +237,9 @@ def test_rules_with_unknown_elements_or_wrong_types_are_422_naming_each(client, 
     body["conditions"] = [
         "纯文字条件",
         {"text": "未知元素", "rule": {"element": "person.shoe_size", "op": ">", "value": 40}},
-        {"text": "类型不符", "rule": {"all": [{"element": "social_insurance.months_paid", "op": ">=", "value": "十五年"},
-                                          {"element": "social_insurance.status", "op": "<", "value": "退休"}]}},
+        {"text": "类型不符", "rule": {"all": [
+            {"element": "social_insurance.months_paid", "op": ">=", "value": "十五年"},
+            {"element": "social_insurance.status", "op": "<", "value": "退休"}]}},
         {"text": "结构有误", "rule": {"all": [], "any": []}},
     ]
     response = client.put(f"/api/v1/matters/{RETIREMENT}", headers=admin, json=body)

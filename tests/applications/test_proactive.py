@@ -16,7 +16,7 @@ from app.notifications.services import deliver_pending
 PENSION = "RSJ-JF-002"  # 城乡居民基本养老保险待遇申领 (proactive): 60 and over, 15 years paid
 RETIREMENT = "GJJ-GG-001"  # 住房公积金提取(离休、退休) (proactive)
 OFFER = "/api/v1/me/proactive/offer"
-OPT_INS = "/api/v1/me/proactive"
+OPT_INS = "/api/v1/me/proactive/opt-ins"
 
 
 def run_pass(app) -> str:

@@ -5,7 +5,6 @@ statistics dashboard over a date range — each against the API's own answers.""
 from __future__ import annotations
 
 import json
-
 import re
 from datetime import datetime, timedelta
 from html.parser import HTMLParser

@@ -450,3 +450,40 @@ def test_another_departments_rectification_is_404(console, client, zhang, review
     console.get("/console/")
     assert f"rect-{rect_id}" not in text(console.get(page("rectifications")))
     assert console.post(page(f"rectifications/{rect_id}/resolve"), {"resolution": "x"}).status_code == 404
+
+
+# ------------------------------------------------------------------------------------------ 智能预审
+
+
+def test_the_pre_check_is_shown_with_provenance_and_an_unknown_condition_is_decided_here(
+        desk, client, app, zhang, bureaus):
+    created = create(client, zhang, "GJJ-GG-001")
+    client.post(url(created["id"], "consent"), headers=zhang, json=created["consent_required"])
+    bureaus.set_mode("social_insurance", "hang")  # the retirement cannot be checked: a reviewer decides
+    client.post(url(created["id"], "prefill"), headers=zhang)
+    bureaus.set_mode("social_insurance", "normal")
+    assert client.post(url(created["id"], "materials/RETIREMENT"), headers=zhang,
+                       data={"file": (io.BytesIO(PDF), "r.pdf")}, content_type="multipart/form-data").status_code == 201
+    promise = client.get(url(created["id"], "materials/BANK_CARD/promise"), headers=zhang).json["text"]
+    client.post(url(created["id"], "materials/BANK_CARD/promise"), headers=zhang, json={"text": promise})
+    verify_face(client, zhang)
+    assert submit(client, zhang, created["id"]).status_code == 200
+
+    body = text(desk.get(detail(created["id"])))
+    section = body[body.index('id="precheck-title"'):body.index('id="materials-title"')]
+    assert "部分条件待人工判定" in section and "职工已办理离休、退休手续" in section
+    assert "无法核验" in section and "超时" in section
+    assert "郑州住房公积金管理中心" in section and "gjj-housing-fund" in section  # the met condition's source
+    assert 'id="decide-0-form"' in section and 'id="decide-1-form"' not in section
+
+    unanswered = desk.post(detail(created["id"], "conditions/0/decide"), {"index": "0"})
+    assert unanswered.status_code == 422 and "请选择是否符合该受理条件" in text(unanswered)
+    approve_first = desk.post(detail(created["id"], "approve"), {})
+    assert approve_first.status_code == 409 and "待人工判定" in text(approve_first)
+    response = posted(desk, detail(created["id"], "conditions/0/decide"),
+                      {"index": "0", "met": "yes", "note": "已核验退休证原件"})
+    shown = text(desk.get(response.headers["Location"]))
+    assert "已记录对该受理条件的人工判定" in shown and "人工判定:符合(已核验退休证原件)" in shown
+    assert review_events(app, created["id"])[-1] == ("condition_decided", reviewer_ref(app),
+                                                     {"index": 0, "met": True, "note": True})
+    assert 'id="decide-0-form"' not in shown

@@ -192,7 +192,8 @@ def test_valid_conditions_have_no_problems():
     items = ["纯文字", {"text": "已退休", "rule": {"any": [MET, {"not": FAILS}]}, "reviewer_may_decide": True},
              {"text": "年满 60", "rule": {"element": "person.id_number", "derive": "age", "op": ">=", "value": 60}},
              {"text": "有房", "rule": {"element": "property.count", "op": ">=", "value": 1}},
-             {"text": "日期", "rule": {"element": "social_insurance.retirement_date", "op": "<", "value": "2030-01-01"}}]
+             {"text": "日期", "rule": {"element": "social_insurance.retirement_date", "op": "<",
+                                     "value": "2030-01-01"}}]
     assert c.validate_conditions(items) == {}
 
 

@@ -63,6 +63,10 @@ UNSTATABLE: dict[str, dict[str, str]] = {
     "POST /api/v1/applications/{application_id}/submit": {
         "materials.*": "every required material provided first (the application's state, not the request's)",
         "conditions": "the matter's conditions met by the prefilled data (the application's state)"},
+    "POST /api/v1/me/proactive/opt-ins": {
+        "json.matter_codes": "matters the catalogue marks proactive (data only the server has)",
+        "json.elements": "exactly the chosen matters' elements (GET /me/proactive/offer)",
+        "json.purpose": "exactly the offer's purpose (data only the server has)"},
     "POST /api/v1/applications": {"json.on_behalf_of": "only an agent applies on someone's behalf (the role)"},
     "GET /api/v1/review/applications": {
         "query.submitted_to": "submitted_from on or before submitted_to (a relation between two parameters)"},

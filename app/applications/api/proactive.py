@@ -1,5 +1,6 @@
 """免申即享: a citizen opts in (a consent of its own, revocable) to be told when they meet a proactive matter's
-conditions; the periodic check is app/applications/tasks.py's. Routes under /me (the citizen's own record)."""
+conditions; the periodic check is app/applications/tasks.py's. Routes under /me (the citizen's own record):
+/me/proactive/offer, /me/proactive/opt-ins[/{id}]."""
 
 from flask.views import MethodView
 from marshmallow import RAISE
@@ -30,7 +31,7 @@ class ProactiveOffer(MethodView):
         return proactive.offer()
 
 
-@me.route("/me/proactive")
+@me.route("/me/proactive/opt-ins")
 class ProactiveOptIns(MethodView):
     @require("citizen")
     @me.arguments(PageQuerySchema(), location="query", unknown=RAISE)
@@ -56,7 +57,7 @@ class ProactiveOptIns(MethodView):
         return proactive.opt_in(current_citizen(), body["matter_codes"], body["elements"], body["purpose"])
 
 
-@me.route("/me/proactive/<opt_in_id>")
+@me.route("/me/proactive/opt-ins/<opt_in_id>")
 class ProactiveOptIn(MethodView):
     @require("citizen")
     @me.response(200, ProactiveOptInSchema)

@@ -33,6 +33,6 @@ __all__ = [
     "APPLICATION_STATUSES", "FORM_FIELD_PATTERN", "GRADES", "GRADE_LABELS", "MAX_FORM_FIELD_NAME", "MAX_FORM_LIST",
     "MAX_FORM_TEXT", "POOR_GRADES", "RECEIPT_VERSION", "RECTIFICATION_LABELS", "RECTIFICATION_STATUSES",
     "STATUS_LABELS", "AgentAuthorisation", "Application", "ApplicationEvent", "ApplicationMaterial",
-    "BundleApplication", "ConsentReceipt", "Evaluation", "IdempotencyRecord", "ProactiveNotice", "ProactiveOptIn", "PromiseBreach",
-    "Rectification",
+    "BundleApplication", "ConsentReceipt", "Evaluation", "IdempotencyRecord", "ProactiveNotice", "ProactiveOptIn",
+    "PromiseBreach", "Rectification",
 ]

@@ -413,6 +413,8 @@ class BundlePrefillChildSchema(ma.Schema):
     matter_code = fields.String(required=True)
     materials = fields.List(fields.Nested(MaterialStatusSchema), required=True)
     zero_material = fields.Boolean(required=True)
+    eligibility = fields.Nested(EligibilitySchema, required=True, metadata={
+        "description": "智能预审 of this child's matter"})
 
 
 class BundlePrefillSchema(ma.Schema):
@@ -421,6 +423,8 @@ class BundlePrefillSchema(ma.Schema):
                           data_key="fields", attribute="fields")
     children = fields.List(fields.Nested(BundlePrefillChildSchema), required=True)
     zero_material = fields.Boolean(required=True, metadata={"description": "true when every child is"})
+    eligibility_result = fields.String(required=True, validate=OneOf(ELIGIBILITY_RESULTS), metadata={
+        "description": "not_eligible when a child is (the bundle cannot be submitted), else unknown or eligible"})
 
 
 class BundleFormAnswerSchema(ma.Schema):

@@ -93,10 +93,12 @@ def register_blueprints(app: Flask) -> None:
     """Every API blueprint, through flask-smorest so each lands in the OpenAPI document; /docs's own assets;
     the staff console (plain Flask: HTML pages are no part of the API's document)."""
     from app import console
-    from app.blueprints import BLUEPRINTS
+    from app.blueprints import BLUEPRINTS, COMPONENTS
     from app.extensions import api
     from app.web import docs_assets
 
+    for name, schema in COMPONENTS.items():
+        api.spec.components.schema(name, schema)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_assets.blp)

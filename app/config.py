@@ -118,6 +118,11 @@ def base_settings(env: Settings) -> dict:
         "REMINDER_RUN_SECONDS": env.float("REMINDER_RUN_SECONDS", 3600.0),
         # A supplement request (补正) still open this many days after it was made is reminded, once per request.
         "SUPPLEMENT_REMINDER_DAYS": env.int("SUPPLEMENT_REMINDER_DAYS", 5),
+        # The first-time pass rate (一次性通过率) the statistics measure against: the seed city's target.
+        "FIRST_TIME_PASS_TARGET": env.float("FIRST_TIME_PASS_TARGET", 0.95),
+        # --- 免申即享 (app/applications/services/proactive.py): how often the opted-in citizens are checked ---
+        # Daily: each pass asks the bureaus about every opted-in citizen, so more often costs them calls.
+        "PROACTIVE_RUN_SECONDS": env.float("PROACTIVE_RUN_SECONDS", 86400.0),
         # --- retention (app/retention): how long each kind of personal data is kept, in days ---
         # Uploads of decided applications; the encrypted values (prefill, form, submission, address) of
         # decided applications; drafts nobody changed; face sessions after they expired.

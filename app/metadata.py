@@ -15,6 +15,8 @@ from app.applications.models import (  # noqa: E402
     ConsentReceipt,
     Evaluation,
     IdempotencyRecord,
+    ProactiveNotice,
+    ProactiveOptIn,
     PromiseBreach,
     Rectification,
 )
@@ -29,6 +31,8 @@ __all__ += [
     "BundleApplication",
     "Evaluation",
     "IdempotencyRecord",
+    "ProactiveNotice",
+    "ProactiveOptIn",
     "PromiseBreach",
     "Rectification",
     "AuditorAccessRecord",

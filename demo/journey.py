@@ -31,6 +31,7 @@ DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 # Generous: the prefill fans out to six bureaus, and a first request may wait for the database to wake.
 TIMEOUT_SECONDS = 15.0
 MATTER_CODE = "GJJ-GG-002"  # 住房公积金个人缴存证明出具: face for identity, shared data for the rest
+RETIREMENT_CODE = "GJJ-GG-001"  # 住房公积金提取(离休、退休): its pre-check refuses 张伟, who is not retired
 # A sandbox person every sandbox bureau answers for (fictitious; API.md "The development sandbox").
 PERSON_NAME = "张伟"
 PERSON_ID_NUMBER = "410105198503120013"
@@ -205,6 +206,22 @@ def run_journey(base_url: str = DEFAULT_BASE_URL, out: TextIO = sys.stdout, *, o
         api.close()
 
 
+CONDITION_RESULTS = {"met": "符合 met", "not_met": "不符合 not met", "unknown": "待核验 unknown",
+                     "not_checked": "不核验 text only"}
+
+
+def _eligibility(report: Report, eligibility: dict) -> None:
+    """The pre-check: each condition's result, the data it rests on and where that came from."""
+    report.line(f"预审结果 result: {eligibility['result']}")
+    rows = []
+    for condition in eligibility["conditions"]:
+        facts = "; ".join(f"{fact['label']}={fact.get('value')} ({(fact.get('source') or {}).get('bureau', '—')})"
+                          for fact in condition["facts"]) or "—"
+        rows.append([clip(condition["text"], 24), CONDITION_RESULTS.get(condition["result"], condition["result"]),
+                     clip(facts, 60)])
+    report.table(["受理条件 condition", "result", "依据 data (source)"], rows)
+
+
 def _journey(api: Api, report: Report, openid: str) -> dict:
     print(f"掌上办 demo: 张伟 applies for a housing-fund deposit certificate, against {api.base_url}", file=report.out)
     api.call("GET", "/healthz")
@@ -282,6 +299,20 @@ def _journey(api: Api, report: Report, openid: str) -> dict:
     report.line(f"零材料 zero_material for 张伟: {prefill['zero_material']}")
     if not prefill["zero_material"]:
         raise DemoError("the prefill left materials to upload: is every sandbox bureau running (make run)?")
+
+    report.step("智能预审", "the matter's conditions checked from the prefilled data (一次告知)")
+    _eligibility(report, prefill["eligibility"])
+    if prefill["eligibility"]["result"] != "eligible":
+        raise DemoError("张伟's deposit certificate did not pre-check eligible: is every sandbox bureau running?")
+    report.line(f"and for the retirement withdrawal ({RETIREMENT_CODE}), which 张伟 (41, working) does not meet:")
+    other = api.json("POST", "/api/v1/applications", token=citizen_token, expect=(201,),
+                     json={"matter_code": RETIREMENT_CODE})
+    api.json("POST", f"/api/v1/applications/{other['id']}/consent", token=citizen_token, expect=(201,),
+             json=other["consent_required"])
+    checked = api.json("POST", f"/api/v1/applications/{other['id']}/prefill", token=citizen_token)
+    _eligibility(report, checked["eligibility"])
+    refused = api.call("POST", f"/api/v1/applications/{other['id']}/submit", token=citizen_token, expect=(422,))
+    report.line(f"submitting it anyway: {refused.json()['error']} — {refused.json()['message']}")
 
     report.step("刷脸核验", "face verification (sandbox provider, evidence `pass`)")
     consent_text = api.json("GET", "/api/v1/me/biometric-consent", token=citizen_token)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.modelbase import IdMixin, TimestampMixin, UTCDateTime, utcnow
+from shared_data import conditions as rules
 
 # Category codes and the labels citizens see: the seed city's five high-volume categories plus two more.
 CATEGORIES: dict[str, str] = {
@@ -73,6 +75,7 @@ class Matter(IdMixin, TimestampMixin, db.Model):
     category: Mapped[str] = mapped_column(String(32), nullable=False)
     department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"), nullable=False)
     legal_basis: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # 受理条件: each a plain string (text only) or {text, rule, reviewer_may_decide} (shared_data/conditions.py).
     conditions: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     process: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     legal_time_limit_days: Mapped[int | None] = mapped_column(Integer)
@@ -93,6 +96,8 @@ class Matter(IdMixin, TimestampMixin, db.Model):
     online: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     zero_material: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     face: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # 免申即享: citizens who opt in are told when the shared data shows they meet every checked condition.
+    proactive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=sa.false())
 
     department: Mapped[Department] = relationship(lazy="joined", innerjoin=True)
     materials: Mapped[list[Material]] = relationship(
@@ -100,6 +105,27 @@ class Matter(IdMixin, TimestampMixin, db.Model):
         order_by="Material.position",
         cascade="all, delete-orphan",
     )
+
+    @property
+    def condition_list(self) -> list[rules.Condition]:
+        """The conditions (受理条件), each its guide text and, where the data can decide it, a rule."""
+        return rules.parse(self.conditions)
+
+    @property
+    def condition_texts(self) -> list[str]:
+        return rules.texts(self.conditions)
+
+    @property
+    def condition_checks(self) -> list[dict]:
+        """The checked conditions as the guide shows them: index, text, rule, elements, reviewer_may_decide."""
+        return [{"index": index, "text": c.text, "rule": c.rule, "reviewer_may_decide": c.reviewer_may_decide,
+                 "elements": rules.elements_of(c.rule)}
+                for index, c in enumerate(self.condition_list) if c.checked]
+
+    @property
+    def condition_elements(self) -> list[str]:
+        """Every data element the checked conditions read, in first-use order."""
+        return rules.elements_needed(self.conditions)
 
     @property
     def keyword_list(self) -> list[str]:

@@ -5,10 +5,13 @@ Input schemas keep marshmallow's default `unknown=RAISE`: an unknown field is a 
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 from marshmallow import ValidationError, fields, post_load, pre_dump, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
+from app.bodies import LARGEST_NUMBER
 from app.catalogue.models import (
     CATEGORIES,
     DEFAULT_TRUST_LEVEL,
@@ -19,8 +22,85 @@ from app.catalogue.models import (
     TRUST_LEVELS,
 )
 from app.web.jsontypes import JsonBoolean, JsonNumber, WholeNumber
-from app.web.schemas import KEYWORD_PATTERN, PHONE_PATTERN, Code, FullMatch, PageQuerySchema, Text, printable
+from app.web.schemas import (
+    KEYWORD_PATTERN,
+    PHONE_PATTERN,
+    PRINTABLE_PATTERN,
+    Code,
+    FullMatch,
+    PageQuerySchema,
+    Text,
+    printable,
+)
+from shared_data import conditions as rules
 from shared_data import elements
+
+RULE_DOC = (
+    "a declarative rule over data elements (no expressions): a comparison `{element, op, value}` or "
+    "`{element, op, value_of}` with `op` one of ==, !=, <, <=, >, >= (numbers, integers, dates), `in` (value a "
+    "list), `starts_with` (text), `present` (no value); `derive: age` (full years from a date element, or from the "
+    "birth date in person.id_number) or `derive: years_since` (full years since a date) compares an integer; "
+    "combined with `{all: [rules]}`, `{any: [rules]}`, `{not: rule}` (at most 8 levels). Elements are the "
+    "dictionary's (GET /api/v1/data-elements); the operator must fit the element's type and the literal be of "
+    "that type (422 naming each problem by path)"
+)
+PRINTABLE_RE = re.compile(PRINTABLE_PATTERN)
+_LITERAL_TEXT = {"type": "string", "minLength": 1, "maxLength": rules.MAX_TEXT}
+_LITERAL_NUMBER = {"type": "number", "minimum": -LARGEST_NUMBER, "maximum": LARGEST_NUMBER}
+# A rule as the document states it: recursive through `all`, `any` and `not` (the component refers to
+# itself); which operator fits which element, and the literal's type, are the server's to check.
+RULE_COMPONENT = "ConditionRule"
+RULE_REF = {"$ref": f"#/components/schemas/{RULE_COMPONENT}"}
+RULE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "maxProperties": 5,
+    "description": RULE_DOC,
+    "properties": {
+        "all": {"type": "array", "minItems": 1, "maxItems": rules.MAX_PARTS, "items": RULE_REF},
+        "any": {"type": "array", "minItems": 1, "maxItems": rules.MAX_PARTS, "items": RULE_REF},
+        "not": RULE_REF,
+        "element": {"type": "string", "enum": sorted(elements.ELEMENTS)},
+        "op": {"type": "string", "enum": list(rules.OPERATORS)},
+        "derive": {"type": "string", "enum": list(rules.DERIVATIONS)},
+        "value": {"anyOf": [_LITERAL_TEXT, _LITERAL_NUMBER, {"type": "boolean"},
+                            {"type": "array", "minItems": 1, "maxItems": rules.MAX_IN_ITEMS,
+                             "items": {"anyOf": [_LITERAL_TEXT, _LITERAL_NUMBER]}}]},
+        "value_of": {"type": "string", "enum": sorted(elements.ELEMENTS)},
+    },
+}
+# One condition as the document states it: the server checks the rule against the dictionary (a relation
+# between the rule's parts and data the server holds, which JSON Schema cannot say).
+CONDITION_ITEM = {
+    "oneOf": [
+        {"type": "string", "minLength": 1, "maxLength": rules.MAX_TEXT, "pattern": PRINTABLE_PATTERN,
+         "description": "a condition in text only: shown in the guide, not checked"},
+        {"type": "object", "additionalProperties": False, "required": ["text"],
+         "properties": {
+             "text": {"type": "string", "minLength": 1, "maxLength": rules.MAX_TEXT, "pattern": PRINTABLE_PATTERN,
+                      "description": "the condition in plain Chinese (the guide shows it)"},
+             "rule": RULE_REF,
+             "reviewer_may_decide": {"type": "boolean", "description": "when the data cannot decide it "
+                                     "(unknown), a reviewer may, and the application is marked for them; "
+                                     "otherwise unknown blocks the submission (default false)"}}},
+    ],
+}
+
+
+def _check_conditions(items: list) -> None:
+    """Conditions checked against the dictionary; errors by condition index, each naming the path inside."""
+    problems = rules.validate_conditions(items)
+    for index, item in enumerate(items):
+        text = item if isinstance(item, str) else item.get("text") if isinstance(item, dict) else None
+        if isinstance(text, str) and not PRINTABLE_RE.fullmatch(text):
+            problems.setdefault(str(index) if isinstance(item, str) else f"{index}.text", []).append("不能包含控制字符")
+    if problems:
+        by_index: dict = {}
+        for path, messages in problems.items():
+            head, _, rest = path.partition(".")
+            key = int(head) if head.isdigit() else head
+            by_index.setdefault(key, []).extend(f"{rest}:{m}" if rest else m for m in messages)
+        raise ValidationError(by_index)
 
 
 def _known_element(name: str) -> None:
@@ -170,7 +250,16 @@ class MatterWriteSchema(ma.Schema):
         metadata={"description": "implementing department code"},
     )
     legal_basis = Text(required=True, min_length=1, max_length=2000)
-    conditions = fields.List(Text(min_length=1, max_length=500), load_default=list, validate=Length(max=30))
+    conditions = fields.List(
+        fields.Raw(metadata=CONDITION_ITEM), load_default=list, validate=Length(max=30),
+        metadata={"description": "受理条件, in the guide's order: text only, or `{text, rule, reviewer_may_decide}` "
+                  "where the shared data can decide it (智能预审: checked at prefill and at submission)"},
+    )
+    proactive = JsonBoolean(
+        load_default=False,
+        metadata={"description": "免申即享: citizens who opt in (POST /api/v1/me/proactive/opt-ins) are told when "
+                  "they meet every checked condition; needs at least one condition with a rule"},
+    )
     process = fields.List(fields.Nested(ProcessStepSchema), load_default=list, validate=Length(max=20))
     legal_time_limit_days = WholeNumber(
         load_default=None,
@@ -214,15 +303,29 @@ class MatterWriteSchema(ma.Schema):
     )
     materials = fields.List(fields.Nested(MaterialInSchema), load_default=list, validate=Length(max=50))
 
+    @post_load
+    def stored_conditions(self, data: dict, **_kwargs) -> dict:
+        # The stored form: plain strings stay strings; rules keep only what was given.
+        data["conditions"] = [c.to_dict() for c in rules.parse(data.get("conditions") or [])]
+        return data
+
     @validates_schema
     def check_matter(self, data: dict, **_kwargs) -> None:
-        errors: dict[str, list[str]] = {}
+        errors: dict = {}
+        if "conditions" in data:
+            try:
+                _check_conditions(data["conditions"])
+            except ValidationError as refused:
+                errors["conditions"] = refused.messages
         legal, promised = data.get("legal_time_limit_days"), data.get("promised_time_limit_days")
         if legal is not None and promised is not None and promised > legal:
             errors["promised_time_limit_days"] = ["承诺时限不能长于法定时限"]
         delivery = data.get("delivery") or []
         if len(set(delivery)) != len(delivery):
             errors["delivery"] = ["送达方式重复"]
+        if data.get("proactive") and "conditions" not in errors and not any(
+                c.checked for c in rules.parse(data.get("conditions") or [])):
+            errors["proactive"] = ["免申即享事项须至少有一条带核验规则的受理条件"]
         codes = [m["code"] for m in data.get("materials") or []]
         if len(set(codes)) != len(codes):
             errors["materials"] = ["材料编码重复"]
@@ -327,12 +430,24 @@ class ProcessStepOutSchema(ma.Schema):
     description = fields.String(required=True)
 
 
+class ConditionCheckSchema(ma.Schema):
+    index = fields.Integer(required=True, metadata={"description": "its place in `conditions`"})
+    text = fields.String(required=True)
+    rule = fields.Dict(required=True, metadata=RULE_REF)
+    elements = fields.List(fields.String(), required=True, metadata={"description": "the elements it reads"})
+    reviewer_may_decide = fields.Boolean(required=True)
+
+
 class MatterGuideSchema(MatterSummarySchema):
     """The full guide of a matter (一次告知): every standard element and every material."""
 
     category_label = fields.Method("_category_label", required=True, metadata={"type": "string"})
     legal_basis = fields.String(required=True)
-    conditions = fields.List(fields.String(), required=True)
+    conditions = fields.List(fields.String(), required=True, attribute="condition_texts",
+                             metadata={"description": "受理条件 as the citizen reads them"})
+    condition_checks = fields.List(fields.Nested(ConditionCheckSchema), required=True, metadata={
+        "description": "the conditions the shared data decides (智能预审), with their rules"})
+    proactive = fields.Boolean(required=True, metadata={"description": "免申即享: opt in to be told when eligible"})
     process = fields.List(fields.Nested(ProcessStepOutSchema), required=True)
     legal_time_limit_days = fields.Integer(required=True, allow_none=True)
     fees = fields.Nested(FeesOutSchema, required=True)

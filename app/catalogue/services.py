@@ -46,6 +46,7 @@ MATTER_FIELDS = (
     "consultation_phone",
     "complaint_phone",
     "non_face_path",
+    "proactive",
 )
 MATERIAL_FIELDS = (
     "name",

@@ -16,6 +16,7 @@ dates in Beijing time, the end date included, loaded by the stats endpoints' `St
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime, time, timedelta
 
@@ -95,6 +96,17 @@ def _blank_option(option: dict) -> bool:
     return not any(option[name] for name in (*EVIDENCE_TEXT, "elements")) and not option["critical"]
 
 
+def _condition(line: str):
+    """A condition typed one a line: plain text, or a JSON object {text, rule, reviewer_may_decide} (智能预审);
+    JSON that does not parse stays text, and the API's validation says what is wrong with the rest."""
+    if line.startswith("{"):
+        try:
+            return json.loads(line)
+        except ValueError:
+            return line
+    return line
+
+
 class MatterForm:
     """A posted matter form read into the API's body, remembering where each part of the body was typed."""
 
@@ -119,7 +131,8 @@ class MatterForm:
                 body[name] = typed_number(text)
             elif name == "legal_time_limit_days":
                 body[name] = None  # no 法定时限
-        body["conditions"] = self._list("conditions", lambda line: line)
+        body["conditions"] = self._list("conditions", _condition)
+        body["proactive"] = bool(form.get("proactive"))
         body["process"] = self._list("process", lambda line: _parts(line, ("name", "description")))
         body["keywords"] = [word for word in field_text(form, "keywords").split() if word]
         delivery = [value for value in form.getlist("delivery") if value]
@@ -192,7 +205,7 @@ class MatterForm:
                 self._put(name, self._by_line(name, found))
             elif name == "materials":
                 self._place_materials(found)
-            elif name in (*TEXT_FIELDS, *NUMBER_FIELDS, "delivery", "code"):
+            elif name in (*TEXT_FIELDS, *NUMBER_FIELDS, "delivery", "code", "proactive"):
                 self._put(name, message(found))
             else:
                 self._put("form", message(found))
@@ -275,6 +288,7 @@ def values_of(form: MultiDict) -> dict:
                                                 "keywords", "fee_items", "fees_note", "result_name", "result_kind",
                                                 "version")},
         "fees_free": bool(form.get("fees_free")),
+        "proactive": bool(form.get("proactive")),
         "delivery": form.getlist("delivery"),
         "materials": materials_of(form),
     }
@@ -293,9 +307,11 @@ def values_of_matter(matter) -> dict:
         "version": str(matter.version),
         "legal_time_limit_days": "" if matter.legal_time_limit_days is None else str(matter.legal_time_limit_days),
         "promised_time_limit_days": str(matter.promised_time_limit_days),
-        "conditions": "\n".join(matter.conditions),
+        "conditions": "\n".join(item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
+                                for item in matter.conditions),
         "process": "\n".join(joined((step["name"], step.get("description", ""))) for step in matter.process),
         "keywords": matter.keywords,
+        "proactive": matter.proactive,
         "delivery": list(matter.delivery),
         "fees_free": bool(fees.get("free")),
         "fee_items": "\n".join(joined((item["name"], f"{item['amount']:g}", item.get("unit", ""),

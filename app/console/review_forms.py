@@ -167,3 +167,14 @@ def choices(schema: type[ma.Schema], name: str) -> tuple[str, ...]:
 
 INBOX_STATUSES = choices(InboxQuerySchema, "status")
 RECTIFICATION_STATUSES = choices(RectificationQuerySchema, "status")
+
+
+def condition_decision(form: Mapping) -> tuple[bool, str | None]:
+    """A reviewer's decision on a condition the data left unknown: met (yes/no) and an optional note."""
+    met = field_text(form, "met")
+    if met not in ("yes", "no"):
+        raise FormInvalid({"met": "请选择是否符合该受理条件"})
+    note = field_text(form, "note")
+    if len(note) > 1000:
+        raise FormInvalid({"note": "说明不能超过 1000 字"})
+    return met == "yes", note or None

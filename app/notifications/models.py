@@ -32,7 +32,8 @@ STATUSES = ("pending", "sent", "refused", "failed")
 # account (换绑), so the holder learns of it even if it was not them.
 # material_due: a material the citizen owes — one they may bring later (容缺) is due soon or overdue, or a
 # supplement (补正) the reviewer asked for is still open (sent once each).
-KINDS = ("status_changed", "identity_moved", "material_due")
+# proactive_eligible: 免申即享, a citizen who opted in now meets a proactive matter's conditions (a draft waits).
+KINDS = ("status_changed", "identity_moved", "material_due", "proactive_eligible")
 
 
 class Notification(IdMixin, db.Model):

@@ -66,7 +66,9 @@ CHINA_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
 # The configuration key naming each kind's template.
 KIND_TEMPLATES = {"status_changed": "WECHAT_SUBSCRIBE_TEMPLATE_ID", "identity_moved": "WECHAT_ACCOUNT_TEMPLATE_ID",
                   # The 办理进度 template, its status phrase saying 待补材料.
-                  "material_due": "WECHAT_SUBSCRIBE_TEMPLATE_ID"}
+                  "material_due": "WECHAT_SUBSCRIBE_TEMPLATE_ID",
+                  # 免申即享: the same template, its status phrase saying 可申请, the draft's number.
+                  "proactive_eligible": "WECHAT_SUBSCRIBE_TEMPLATE_ID"}
 OUTCOMES = ("sent", "refused", "retrying", "failed")
 # The session's list of notifications added in its transaction, queued once it commits.
 OUTBOX_KEY = "zsb_outbox"

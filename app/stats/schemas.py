@@ -55,6 +55,22 @@ class ApplicationFiguresSchema(ma.Schema):
     decided_late = fields.Integer(required=True, metadata={"description": "decided after the promised date"})
     overdue_undecided = fields.Integer(required=True,
                                        metadata={"description": "undecided and past the promised date today"})
+    decided_first_time = fields.Integer(required=True, metadata={
+        "description": "decided without a supplement request (补正)"})
+    first_time_pass_rate = fields.Float(required=True, allow_none=True, metadata={
+        "description": "一次性通过率: decided_first_time / decided"})
+    first_time_pass_target = fields.Float(required=True, metadata={
+        "description": "the target (FIRST_TIME_PASS_TARGET, the seed city's 95%)"})
+    meets_target = fields.Boolean(required=True, allow_none=True, metadata={
+        "description": "first_time_pass_rate ≥ the target; null when nothing was decided"})
+    prechecked_eligible = fields.Integer(required=True, metadata={
+        "description": "submitted with the pre-check (智能预审) eligible (the rest: unknown, for a reviewer)"})
+    prechecked_eligible_share = fields.Float(required=True, allow_none=True, metadata={
+        "description": "prechecked_eligible / submitted"})
+    refused_for_conditions = fields.Integer(required=True, metadata={
+        "description": "submissions refused because a condition was not met or could not be checked (by when)"})
+    rejected_for_conditions = fields.Integer(required=True, metadata={
+        "description": "rejected after a reviewer decided a condition not met"})
 
 
 class MatterFiguresSchema(ApplicationFiguresSchema):
@@ -71,8 +87,15 @@ class PeriodSchema(ma.Schema):
     as_of = fields.Date(required=True, metadata={"description": "the day (Beijing time) overdue is judged on"})
 
 
+class DepartmentApplicationFiguresSchema(ApplicationFiguresSchema):
+    department_code = fields.String(required=True)
+    department_name = fields.String(required=True)
+
+
 class ApplicationStatsSchema(PeriodSchema):
     items = fields.List(fields.Nested(MatterFiguresSchema), required=True)
+    departments = fields.List(fields.Nested(DepartmentApplicationFiguresSchema), required=True,
+                              metadata={"description": "the same figures per implementing department"})
     totals = fields.Nested(ApplicationFiguresSchema, required=True)
 
 

@@ -16,7 +16,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.applications.models import GRADES, POOR_GRADES, RECTIFICATION_STATUSES, Application, Evaluation, Rectification
+from app.applications.models import (
+    GRADES,
+    POOR_GRADES,
+    RECTIFICATION_STATUSES,
+    Application,
+    ApplicationEvent,
+    Evaluation,
+    Rectification,
+)
 from app.applications.services import evaluations, lifecycle
 from app.applications.workdays import work_calendar
 from app.audit import services as audit
@@ -65,6 +73,14 @@ class _Figures:
     decided: int = 0
     decided_late: int = 0
     working_days: int = 0
+    # 一次性通过率: decided without a supplement request (补正), the seed city's 95% target.
+    decided_first_time: int = 0
+    # 智能预审: submitted as eligible; refused at submission for conditions; rejected on a condition a
+    # reviewer decided not met.
+    prechecked_eligible: int = 0
+    refused_for_conditions: int = 0
+    rejected_for_conditions: int = 0
+    target: float = 0.95
 
     def add_counts(self, status: str, total: int, submitted: int, zero_material: int, overdue: int) -> None:
         self.total += total
@@ -73,10 +89,12 @@ class _Figures:
         self.zero_material += zero_material
         self.overdue_undecided += overdue
 
-    def add_decided(self, working_days: int, late: bool) -> None:
+    def add_decided(self, working_days: int, late: bool, first_time: bool, for_conditions: bool) -> None:
         self.decided += 1
         self.working_days += working_days
         self.decided_late += late
+        self.decided_first_time += first_time
+        self.rejected_for_conditions += for_conditions
 
     def view(self) -> dict:
         return {
@@ -89,11 +107,23 @@ class _Figures:
             "average_processing_working_days": round(self.working_days / self.decided, 2) if self.decided else None,
             "decided_late": self.decided_late,
             "overdue_undecided": self.overdue_undecided,
+            "decided_first_time": self.decided_first_time,
+            "first_time_pass_rate": (rate := _share(self.decided_first_time, self.decided)),
+            "first_time_pass_target": self.target,
+            "meets_target": None if rate is None else rate >= self.target,
+            "prechecked_eligible": self.prechecked_eligible,
+            "prechecked_eligible_share": _share(self.prechecked_eligible, self.submitted),
+            "refused_for_conditions": self.refused_for_conditions,
+            "rejected_for_conditions": self.rejected_for_conditions,
         }
 
 
-def application_stats(*, since: datetime | None = None, until: datetime | None = None) -> dict:
-    """Per matter and overall: counts per status, zero-material share, processing time, overdue counts."""
+def application_stats(*, since: datetime | None = None, until: datetime | None = None,
+                      target: float = 0.95) -> dict:
+    """Per matter, per department and overall: counts per status, zero-material share, processing time,
+    overdue counts, and the pre-check's figures — the first-time pass rate (decided without a supplement
+    request ÷ decided) against `target`, the share submitted as eligible, refusals and rejections for
+    conditions."""
     check_period(since, until)
     calendar = work_calendar()
     as_of = calendar.today()
@@ -110,26 +140,44 @@ def application_stats(*, since: datetime | None = None, until: datetime | None =
     # Processing time is counted in working days, which needs the holiday calendar SQL does not have: it is
     # computed here over the decided rows of the period (three small columns each; fine at a city's volumes —
     # a table of working-day ordinals would move it into SQL if that ever stops being so).
+    supplemented = sa.exists().where(ApplicationEvent.application_id == Application.id,
+                                     ApplicationEvent.kind == "supplement_requested")
     decided = db.session.execute(
         sa.select(Application.matter_code, Application.submitted_at, Application.decided_at,
-                  Application.promised_due_on)
+                  Application.promised_due_on, supplemented, Application.status, Application.condition_decisions)
         .where(*period, Application.status.in_(lifecycle.COMPLETED), submitted, Application.decided_at.is_not(None))
     ).all()
+    eligible = dict(db.session.execute(
+        sa.select(Application.matter_code, sa.func.count(Application.id))
+        .where(*period, submitted, Application.eligibility_result == "eligible")
+        .group_by(Application.matter_code)).all())
+    # Refusals are timeline events of drafts (nothing was submitted): counted by when they happened.
+    refused = dict(db.session.execute(
+        sa.select(Application.matter_code, sa.func.count(ApplicationEvent.id))
+        .join(Application, Application.id == ApplicationEvent.application_id)
+        .where(ApplicationEvent.kind == "conditions_refused", *_in_period(ApplicationEvent.at, since, until))
+        .group_by(Application.matter_code)).all())
     per_matter: dict[str, _Figures] = {}
-    totals = _Figures()
+    totals = _Figures(target=target)
     for code, status, total, submitted_count, zero, overdue in counts:
-        for figures in (per_matter.setdefault(code, _Figures()), totals):
+        for figures in (per_matter.setdefault(code, _Figures(target=target)), totals):
             figures.add_counts(status, total, submitted_count or 0, zero or 0, overdue or 0)
-    for code, submitted_at, decided_at, due_on in decided:
+    for code, submitted_at, decided_at, due_on, had_supplement, status, decisions in decided:
         days = calendar.working_days_between(submitted_at, decided_at)
         late = due_on is not None and calendar.local_date(decided_at) > due_on
-        for figures in (per_matter.setdefault(code, _Figures()), totals):
-            figures.add_decided(days, late)
+        for_conditions = status == "rejected" and any(not d.get("met") for d in (decisions or {}).values())
+        for figures in (per_matter.setdefault(code, _Figures(target=target)), totals):
+            figures.add_decided(days, late, not had_supplement, for_conditions)
+    for source, attribute in ((eligible, "prechecked_eligible"), (refused, "refused_for_conditions")):
+        for code, count in source.items():
+            for figures in (per_matter.setdefault(code, _Figures(target=target)), totals):
+                setattr(figures, attribute, getattr(figures, attribute) + count)
     matters = {row.code: row for row in db.session.execute(
         sa.select(Matter.code, Matter.name, Matter.department_code, Matter.promised_time_limit_days)
         .where(Matter.code.in_(per_matter))
     )}
     items = []
+    per_department: dict[str, _Figures] = {}
     for code in sorted(per_matter):
         matter = matters.get(code)
         items.append({
@@ -139,7 +187,24 @@ def application_stats(*, since: datetime | None = None, until: datetime | None =
             "promised_time_limit_days": matter.promised_time_limit_days if matter else None,
             **per_matter[code].view(),
         })
-    return {"from": since, "to": until, "as_of": as_of, "items": items, "totals": totals.view()}
+        if matter is not None:
+            _merge(per_department.setdefault(matter.department_code, _Figures(target=target)), per_matter[code])
+    names = dict(db.session.execute(sa.select(Department.code, Department.name)
+                                    .where(Department.code.in_(per_department))).all())
+    departments = [{"department_code": code, "department_name": names.get(code, code),
+                    **per_department[code].view()} for code in sorted(per_department)]
+    return {"from": since, "to": until, "as_of": as_of, "items": items, "departments": departments,
+            "totals": totals.view()}
+
+
+def _merge(into: _Figures, figures: _Figures) -> None:
+    """Add one matter's figures to a department's."""
+    for name in ("total", "submitted", "zero_material", "overdue_undecided", "decided", "decided_late",
+                 "working_days", "decided_first_time", "prechecked_eligible", "refused_for_conditions",
+                 "rejected_for_conditions"):
+        setattr(into, name, getattr(into, name) + getattr(figures, name))
+    for status, count in figures.by_status.items():
+        into.by_status[status] += count
 
 
 # -------------------------------------------------------------------------------------------------- face

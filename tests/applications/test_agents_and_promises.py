@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from application_flow import (
+    PDF,
     ZERO_MATERIAL_FACE_MATTER,
     consent_and_prefill,
     create,
@@ -16,7 +18,9 @@ from application_flow import (
 )
 from face_flow import LI_NA
 
-RETIREMENT_MATTER = "GJJ-GG-001"  # 公积金提取(退休): the bank card is a written promise
+# 公积金提取(购房): the bank card is a written promise. (The retirement withdrawal, GJJ-GG-001, has the same
+# promise, but its pre-check now refuses 张伟, who is not retired.)
+PROMISE_MATTER = "GJJ-GG-004"
 
 
 @pytest.fixture
@@ -74,7 +78,7 @@ def test_an_agent_without_authorisation_is_refused(client, zhang, agent, row_cou
 
 
 def test_an_authorisation_for_another_matter_does_not_count(client, zhang, agent):
-    authorise(client, zhang, RETIREMENT_MATTER)
+    authorise(client, zhang, PROMISE_MATTER)
     response = client.post("/api/v1/applications", headers=agent,
                            json={"matter_code": ZERO_MATERIAL_FACE_MATTER, "on_behalf_of": citizen_id(client, zhang)})
     assert response.status_code == 403
@@ -128,7 +132,7 @@ def test_on_behalf_of_is_for_agents_only(client, zhang, agent):
 
 
 def promised_application(client, headers) -> str:
-    created = create(client, headers, RETIREMENT_MATTER)
+    created = create(client, headers, PROMISE_MATTER)
     consent_and_prefill(client, headers, created)
     text = client.get(url(created["id"], "materials/BANK_CARD/promise"), headers=headers)
     assert text.status_code == 200
@@ -136,6 +140,10 @@ def promised_application(client, headers) -> str:
                          json={"text": text.json["text"]})
     assert signed.status_code == 201, signed.json
     assert signed.json["status"] == "promised"
+    # The purchase withdrawal also wants the invoice, which only an upload provides.
+    uploaded = client.post(url(created["id"], "materials/PURCHASE_INVOICE"), headers=headers,
+                           data={"file": (io.BytesIO(PDF), "invoice.pdf")}, content_type="multipart/form-data")
+    assert uploaded.status_code == 201, uploaded.json
     return created["id"]
 
 
@@ -151,7 +159,7 @@ def test_a_signed_promise_meets_a_material_and_a_false_one_bars_further_promises
     breach = client.post(review_url(application_id, "promise-breach"), headers=reviewer,
                          json={"material_code": "BANK_CARD", "reason": "银行卡不属于申请人本人"})
     assert breach.status_code == 201, breach.json
-    again = create(client, zhang, RETIREMENT_MATTER)
+    again = create(client, zhang, PROMISE_MATTER)
     text = client.get(url(again["id"], "materials/BANK_CARD/promise"), headers=zhang).json["text"]
     refused = client.post(url(again["id"], "materials/BANK_CARD/promise"), headers=zhang, json={"text": text})
     assert refused.status_code == 403
@@ -159,7 +167,7 @@ def test_a_signed_promise_meets_a_material_and_a_false_one_bars_further_promises
 
 
 def test_a_promise_must_be_signed_as_shown_and_only_where_offered(client, zhang):
-    created = create(client, zhang, RETIREMENT_MATTER)
+    created = create(client, zhang, PROMISE_MATTER)
     changed = client.post(url(created["id"], "materials/BANK_CARD/promise"), headers=zhang, json={"text": "改过的"})
     assert changed.status_code == 422
     assert client.get(url(created["id"], "materials/HF_ACCOUNT/promise"), headers=zhang).status_code == 404

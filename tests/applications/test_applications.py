@@ -388,7 +388,7 @@ def test_prefill_values_are_encrypted_on_the_application_and_shown_to_the_owner(
     assert detail["prefill"]["zero_material"] is True
     assert detail["consent"]["status"] == "active"
     assert detail["timeline"][-1]["kind"] == "prefilled"
-    assert detail["timeline"][-1]["detail"] == {"fields": {"ok": 3}}
+    assert detail["timeline"][-1]["detail"] == {"fields": {"ok": 3}, "eligibility": "eligible"}
 
 
 # ------------------------------------------------------------------------------------------------------ faults

@@ -77,6 +77,10 @@ def test_one_consent_and_one_prefill_call_each_connector_once(client, li, bureau
     for child in prefilled.json["children"]:
         detail = client.get(url(child["id"]), headers=li).json
         assert detail["prefill"] is not None
+    # 智能预审 per child: 李娜 is the legal representative of her registered, existing company.
+    tax = next(c for c in prefilled.json["children"] if c["matter_code"] == "SW-QT-001")
+    assert [c["result"] for c in tax["eligibility"]["conditions"]] == ["met", "met"]
+    assert prefilled.json["eligibility_result"] in ("eligible", "unknown")
 
 
 def test_the_shared_form_reaches_every_child(client, li):

@@ -170,7 +170,6 @@ def test_guide_tells_everything_at_once(client):
         "matter_type",
         "category",
         "legal_basis",
-        "conditions",
         "process",
         "legal_time_limit_days",
         "promised_time_limit_days",
@@ -183,6 +182,13 @@ def test_guide_tells_everything_at_once(client):
         "keywords",
     ):
         assert guide[field] == seed[field], field
+    # The guide reads every condition as text; those the shared data decides carry their rule as well.
+    assert guide["conditions"] == [c if isinstance(c, str) else c["text"] for c in seed["conditions"]]
+    assert [(c["index"], c["rule"], c["reviewer_may_decide"]) for c in guide["condition_checks"]] == [
+        (i, c["rule"], c.get("reviewer_may_decide", False)) for i, c in enumerate(seed["conditions"])
+        if isinstance(c, dict)]
+    assert guide["condition_checks"][0]["elements"] == ["social_insurance.status"]
+    assert guide["proactive"] is True
     assert "住房公积金管理条例" in guide["legal_basis"]
     assert guide["non_face_path"]  # the 2025 face rules: a way without face recognition
     assert guide["department"] == {"code": "gjj", "name": "郑州住房公积金管理中心"}

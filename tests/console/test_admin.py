@@ -4,6 +4,7 @@ statistics dashboard over a date range — each against the API's own answers.""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
@@ -231,13 +232,27 @@ def test_saving_every_matter_unchanged_keeps_its_content_and_adds_a_version(app,
         assert after.snapshot == before.snapshot, code
 
 
+RETIRED = {"text": "职工已办理离休、退休手续",
+           "rule": {"element": "social_insurance.status", "op": "==", "value": "退休"}}
+
+
+def test_a_wrong_rule_is_refused_next_to_its_line(app, admin):
+    fields = form_of(admin.get(f"/console/admin/matters/{MATTER}").get_data(as_text=True), "matter-form")
+    wrong = {"text": "年满 60 周岁", "rule": {"element": "social_insurance.status", "op": ">=", "value": 60}}
+    refused = admin.post(f"/console/admin/matters/{MATTER}", replaced(
+        fields, conditions=f"第一条\n{json.dumps(wrong, ensure_ascii=False)}"))
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "第 2 行" in page and "不适用" in page
+
+
 def test_an_edit_creates_a_version_as_through_the_api(app, admin, client):
     page = admin.get(f"/console/admin/matters/{MATTER}").get_data(as_text=True)
     before = versions(app, MATTER)
     fields = form_of(page, "matter-form")
     saved = admin.post(f"/console/admin/matters/{MATTER}", replaced(
         fields, name="住房公积金提取(离休、退休)·新", promised_time_limit_days="1",
-        conditions="职工已办理离休、退休手续\n提取资金转入本人借记卡"))
+        conditions=f"{json.dumps(RETIRED, ensure_ascii=False)}\n提取资金转入本人借记卡"))
     assert saved.status_code == 303 and saved.headers["Location"].endswith(f"?saved={before[-1].version + 1}")
     after = versions(app, MATTER)
     assert len(after) == len(before) + 1
@@ -245,7 +260,8 @@ def test_an_edit_creates_a_version_as_through_the_api(app, admin, client):
     assert latest.changed_by == admin_subject(app)
     assert latest.snapshot["name"] == "住房公积金提取(离休、退休)·新"
     assert latest.snapshot["promised_time_limit_days"] == 1
-    assert latest.snapshot["conditions"] == ["职工已办理离休、退休手续", "提取资金转入本人借记卡"]
+    # A line holding a JSON object is a checked condition (智能预审), the others text only.
+    assert latest.snapshot["conditions"] == [{**RETIRED, "reviewer_may_decide": False}, "提取资金转入本人借记卡"]
     guide = client.get(f"/api/v1/matters/{MATTER}").json  # the citizen's API sees it at once
     assert guide["name"].endswith("·新") and guide["version"] == latest.version
     shown = admin.get(saved.headers["Location"]).get_data(as_text=True)

@@ -28,7 +28,9 @@ from app.console import forms
 from app.extensions import db
 from app.notifications.models import Notification
 
-RETIREMENT_MATTER = "GJJ-GG-001"  # 公积金提取(退休): the bank card can be a written promise (告知承诺)
+# 公积金提取(购房): the bank card can be a written promise (告知承诺); the retirement withdrawal has the same,
+# but its pre-check refuses 张伟, who is not retired.
+PROMISE_MATTER = "GJJ-GG-004"
 MAIL = {"recipient.name": "张伟", "recipient.phone": "13800000000", "recipient.address": "郑州市金水区某路 1 号",
         "tracking_number": "EMS1234567890"}
 MAIL_JSON = {"method": "mail", "tracking_number": "EMS1234567890",
@@ -115,10 +117,10 @@ def test_the_inbox_lists_the_departments_applications_with_the_apis_filters(desk
     assert detail(first) in overdue and detail(second) not in overdue
     on_time = text(desk.get(page("?overdue=false")))
     assert detail(second) in on_time and detail(first) not in on_time
-    other_matter = text(desk.get(page(f"?matter_code={RETIREMENT_MATTER}")))
+    other_matter = text(desk.get(page(f"?matter_code={PROMISE_MATTER}")))
     assert 'id="inbox-empty"' in other_matter and "没有符合筛选条件的办件" in other_matter
     # The matter filter offers the department's matters.
-    assert f'<option value="{RETIREMENT_MATTER}"' in other_matter
+    assert f'<option value="{PROMISE_MATTER}"' in other_matter
 
     today = datetime.now(forms.BEIJING).date()
     submitted_today = text(desk.get(page(f"?submitted_from={today}&submitted_to={today}")))
@@ -259,11 +261,14 @@ def test_after_an_htmx_action_the_page_is_loaded_afresh(desk, client, zhang):
 
 
 def test_a_false_promise_is_recorded_with_a_confirmation_as_through_the_api(desk, client, app, zhang, reviewer):
-    created = create(client, zhang, RETIREMENT_MATTER)
+    created = create(client, zhang, PROMISE_MATTER)
     consent_and_prefill(client, zhang, created)
     promise = client.get(url(created["id"], "materials/BANK_CARD/promise"), headers=zhang).json["text"]
     assert client.post(url(created["id"], "materials/BANK_CARD/promise"), headers=zhang,
                        json={"text": promise}).status_code == 201
+    assert client.post(url(created["id"], "materials/PURCHASE_INVOICE"), headers=zhang,
+                       data={"file": (io.BytesIO(PDF), "invoice.pdf")},
+                       content_type="multipart/form-data").status_code == 201
     verify_face(client, zhang)
     assert submit(client, zhang, created["id"]).status_code == 200
 
@@ -281,7 +286,7 @@ def test_a_false_promise_is_recorded_with_a_confirmation_as_through_the_api(desk
     assert "已记录告知承诺不实" in text(desk.get(response.headers["Location"]))
     assert review_events(app, created["id"])[-1] == ("promise_breach_recorded", reviewer_ref(app),
                                                      {"material": "BANK_CARD"})
-    again = create(client, zhang, RETIREMENT_MATTER)
+    again = create(client, zhang, PROMISE_MATTER)
     text_again = client.get(url(again["id"], "materials/BANK_CARD/promise"), headers=zhang).json["text"]
     refused = client.post(url(again["id"], "materials/BANK_CARD/promise"), headers=zhang, json={"text": text_again})
     assert refused.status_code == 403 and refused.json["error"] == "promise_not_allowed"
@@ -445,3 +450,40 @@ def test_another_departments_rectification_is_404(console, client, zhang, review
     console.get("/console/")
     assert f"rect-{rect_id}" not in text(console.get(page("rectifications")))
     assert console.post(page(f"rectifications/{rect_id}/resolve"), {"resolution": "x"}).status_code == 404
+
+
+# ------------------------------------------------------------------------------------------ 智能预审
+
+
+def test_the_pre_check_is_shown_with_provenance_and_an_unknown_condition_is_decided_here(
+        desk, client, app, zhang, bureaus):
+    created = create(client, zhang, "GJJ-GG-001")
+    client.post(url(created["id"], "consent"), headers=zhang, json=created["consent_required"])
+    bureaus.set_mode("social_insurance", "hang")  # the retirement cannot be checked: a reviewer decides
+    client.post(url(created["id"], "prefill"), headers=zhang)
+    bureaus.set_mode("social_insurance", "normal")
+    assert client.post(url(created["id"], "materials/RETIREMENT"), headers=zhang,
+                       data={"file": (io.BytesIO(PDF), "r.pdf")}, content_type="multipart/form-data").status_code == 201
+    promise = client.get(url(created["id"], "materials/BANK_CARD/promise"), headers=zhang).json["text"]
+    client.post(url(created["id"], "materials/BANK_CARD/promise"), headers=zhang, json={"text": promise})
+    verify_face(client, zhang)
+    assert submit(client, zhang, created["id"]).status_code == 200
+
+    body = text(desk.get(detail(created["id"])))
+    section = body[body.index('id="precheck-title"'):body.index('id="materials-title"')]
+    assert "部分条件待人工判定" in section and "职工已办理离休、退休手续" in section
+    assert "无法核验" in section and "超时" in section
+    assert "郑州住房公积金管理中心" in section and "gjj-housing-fund" in section  # the met condition's source
+    assert 'id="decide-0-form"' in section and 'id="decide-1-form"' not in section
+
+    unanswered = desk.post(detail(created["id"], "conditions/0/decide"), {"index": "0"})
+    assert unanswered.status_code == 422 and "请选择是否符合该受理条件" in text(unanswered)
+    approve_first = desk.post(detail(created["id"], "approve"), {})
+    assert approve_first.status_code == 409 and "待人工判定" in text(approve_first)
+    response = posted(desk, detail(created["id"], "conditions/0/decide"),
+                      {"index": "0", "met": "yes", "note": "已核验退休证原件"})
+    shown = text(desk.get(response.headers["Location"]))
+    assert "已记录对该受理条件的人工判定" in shown and "人工判定:符合(已核验退休证原件)" in shown
+    assert review_events(app, created["id"])[-1] == ("condition_decided", reviewer_ref(app),
+                                                     {"index": 0, "met": True, "note": True})
+    assert 'id="decide-0-form"' not in shown

@@ -38,13 +38,17 @@ def test_the_whole_journey_completes_and_reads_as_a_story(app, api_url):
 
     assert result["status"] == "delivered" and result["chains_ok"] is True
     steps = re.findall(r"^ ?(\d+)\. ", text, flags=re.MULTILINE)
-    assert steps == [str(n) for n in range(1, 15)]  # the real-name proof is step 3 on a first run
+    assert steps == [str(n) for n in range(1, 16)]  # the real-name proof is step 3 on a first run
     # Each call shows its method, path and status.
     assert "POST /api/v1/auth/wechat/login → 200 OK" in text
     assert f"POST /api/v1/applications/{result['application_id']}/submit → 200 OK" in text
     # The prefill shows values with their provenance, and the matter needs no document for 张伟.
     assert re.search(r"住房公积金缴存单位\s+郑州启明软件科技有限公司\s+ok\s+yes\s+郑州住房公积金管理中心\s+A", text)
     assert "零材料 zero_material for 张伟: True" in text
+    # 智能预审: the deposit certificate pre-checks eligible, the retirement withdrawal does not, and says why.
+    assert "预审结果 result: eligible" in text and "预审结果 result: not_eligible" in text
+    assert re.search(r"职工已办理离休、退休手续\s+不符合 not met\s+社会保险参保状态=参保缴费", text)
+    assert "submitting it anyway: conditions_not_met" in text
     assert "decision                  : pass" in text
     assert re.search(r"assurance +: face", text)
     assert "submitted (已提交)" in text

@@ -177,3 +177,31 @@ def test_the_answers_match_the_openapi_document(client, app, admin, reviewer, zh
                                                 headers=reviewer, json={"resolution": "again"}), 409)
     check("/api/v1/review/rectifications", "GET", client.get("/api/v1/review/rectifications", headers=reviewer), 200)
     check(f"{STATS}/evaluations", "GET", client.get(f"{STATS}/evaluations", headers=admin), 200)
+
+
+def test_first_time_pass_rate_and_pre_check_figures(client, admin, scenario, zhang, reviewer):
+    # A fourth application is decided only after a supplement request (补正): not a first-time pass.
+    corrected = submitted_application(client, zhang)
+    client.post(review_url(corrected, "accept"), headers=reviewer)
+    client.post(review_url(corrected, "request-supplement"), headers=reviewer, json={"items": ["请核对缴存单位"]})
+    assert client.post(url(corrected, "resubmit"), headers=zhang).status_code == 200
+    assert client.post(review_url(corrected, "approve"), headers=reviewer, json={}).status_code == 200
+    # And one refused at submission: 张伟 is not retired.
+    refused = create(client, zhang, "GJJ-GG-001")
+    client.post(url(refused["id"], "consent"), headers=zhang, json=refused["consent_required"])
+    client.post(url(refused["id"], "prefill"), headers=zhang)
+    assert client.post(url(refused["id"], "submit"), headers=zhang).json["error"] == "conditions_not_met"
+
+    answer = client.get(f"{STATS}/applications", headers=admin).json
+    matters = {item["matter_code"]: item for item in answer["items"]}
+    certificate = matters[ZERO_MATERIAL_FACE_MATTER]
+    assert (certificate["decided"], certificate["decided_first_time"]) == (3, 2)
+    assert certificate["first_time_pass_rate"] == round(2 / 3, 4)
+    assert certificate["first_time_pass_target"] == 0.95 and certificate["meets_target"] is False
+    assert certificate["prechecked_eligible"] == 4 and certificate["prechecked_eligible_share"] == 1.0
+    assert matters["GJJ-GG-001"]["refused_for_conditions"] == 1
+    assert matters["GJJ-GG-001"]["first_time_pass_rate"] is None and matters["GJJ-GG-001"]["meets_target"] is None
+    [gjj] = [d for d in answer["departments"] if d["department_code"] == "gjj"]
+    assert gjj["department_name"] == "郑州住房公积金管理中心"
+    assert (gjj["decided"], gjj["decided_first_time"], gjj["refused_for_conditions"]) == (3, 2, 1)
+    assert answer["totals"]["rejected_for_conditions"] == 0

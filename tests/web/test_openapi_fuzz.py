@@ -40,6 +40,9 @@ _MATTER = {
     "json.materials.*.evidence.*.critical": "only a shared_data option can be critical",
     "json.materials.*.evidence.*.elements": "a shared_data option lists elements, an in_person option none",
     "json.materials.*.evidence.*.licence_type": "an e_licence option, and only it, names its licence type",
+    "json.conditions.*": "a rule names dictionary elements with operators and literals that fit their types (the "
+                         "rule's parts in relation to data the server holds)",
+    "json.proactive": "a proactive matter has a condition with a rule (a relation between two fields)",
 }
 _CONSENT = "exactly the elements and purpose this draft asks consent for (its consent_required)"
 _HOST = "a base URL's host resolves, and only to public addresses (the SSRF guard asks DNS)"
@@ -58,7 +61,12 @@ UNSTATABLE: dict[str, dict[str, str]] = {
     "POST /api/v1/applications/{application_id}/consent": {
         "json.elements": _CONSENT, "json.purpose": _CONSENT},
     "POST /api/v1/applications/{application_id}/submit": {
-        "materials.*": "every required material provided first (the application's state, not the request's)"},
+        "materials.*": "every required material provided first (the application's state, not the request's)",
+        "conditions": "the matter's conditions met by the prefilled data (the application's state)"},
+    "POST /api/v1/me/proactive/opt-ins": {
+        "json.matter_codes": "matters the catalogue marks proactive (data only the server has)",
+        "json.elements": "exactly the chosen matters' elements (GET /me/proactive/offer)",
+        "json.purpose": "exactly the offer's purpose (data only the server has)"},
     "POST /api/v1/applications": {"json.on_behalf_of": "only an agent applies on someone's behalf (the role)"},
     "GET /api/v1/review/applications": {
         "query.submitted_to": "submitted_from on or before submitted_to (a relation between two parameters)"},

@@ -8,6 +8,7 @@ from app.applications.api.applications import file_response
 from app.applications.schemas.applications import ApplicationDetailSchema
 from app.applications.schemas.review import (
     ApproveBodySchema,
+    ConditionDecisionBodySchema,
     DeliverBodySchema,
     InboxPageSchema,
     InboxQuerySchema,
@@ -117,7 +118,9 @@ class Approve(MethodView):
     @UNAUTHORIZED
     @NOT_REVIEWER
     @NOT_FOUND
-    @INVALID
+    @blp.error(409, "`invalid_transition`: not allowed from the application's current status; "
+                    "`conditions_undecided`: a condition submitted as unknown waits for your decision "
+                    "(POST …/conditions/{index}/decide); `conditions_not_met`: one was decided not met (reject)")
     def post(self, body, application_id):
         """办结: approve with the result (its name and number default from the matter)."""
         return decided(review.approve(department_application(application_id), reviewer(), body.get("result")))
@@ -165,3 +168,24 @@ class PromiseBreach(MethodView):
         """Record that a written promise (告知承诺) was false: its maker can no longer use promises."""
         return review.record_promise_breach(department_application(application_id), reviewer(),
                                             body["material_code"], body["reason"])
+
+
+@blp.route("/applications/<application_id>/conditions/<int:index>/decide")
+class DecideCondition(MethodView):
+    @require("reviewer")
+    @blp.arguments(ConditionDecisionBodySchema)
+    @blp.response(200, ApplicationDetailSchema)
+    @UNAUTHORIZED
+    @NOT_REVIEWER
+    @blp.error(404, "`not_found`: no such submitted application in your department, or its pre-check has no "
+                    "checked condition at `index`")
+    @blp.error(409, "`condition_not_decidable`: the condition was decided by the data (met) or already by a "
+                    "reviewer; `invalid_transition`: the application is decided already")
+    def post(self, body, application_id, index):
+        """Decide by hand a condition the shared data left `unknown` (the matter lets a reviewer decide it).
+
+        The decision is on the timeline (`condition_decided`); the note, which may name people, is kept
+        encrypted. Approval waits until every such condition is decided; one decided not met means a rejection.
+        """
+        return decided(review.decide_condition(department_application(application_id), reviewer(), index,
+                                               body["met"], body.get("note")))

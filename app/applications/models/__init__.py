@@ -26,11 +26,13 @@ from app.applications.models.evaluations import (
     Evaluation,
     Rectification,
 )
+from app.applications.models.proactive import ProactiveNotice, ProactiveOptIn
 from app.applications.models.promises import PromiseBreach
 
 __all__ = [
     "APPLICATION_STATUSES", "FORM_FIELD_PATTERN", "GRADES", "GRADE_LABELS", "MAX_FORM_FIELD_NAME", "MAX_FORM_LIST",
     "MAX_FORM_TEXT", "POOR_GRADES", "RECEIPT_VERSION", "RECTIFICATION_LABELS", "RECTIFICATION_STATUSES",
     "STATUS_LABELS", "AgentAuthorisation", "Application", "ApplicationEvent", "ApplicationMaterial",
-    "BundleApplication", "ConsentReceipt", "Evaluation", "IdempotencyRecord", "PromiseBreach", "Rectification",
+    "BundleApplication", "ConsentReceipt", "Evaluation", "IdempotencyRecord", "ProactiveNotice", "ProactiveOptIn",
+    "PromiseBreach", "Rectification",
 ]

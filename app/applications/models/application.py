@@ -93,6 +93,14 @@ class Application(IdMixin, TimestampMixin, db.Model):
     submission: Mapped[dict | None] = mapped_column(JSON)
     submission_values_encrypted: Mapped[str | None] = mapped_column(Text)
     zero_material: Mapped[bool | None] = mapped_column(Boolean)
+    # The pre-check (智能预审) frozen at submission: eligible, unknown (conditions left to the reviewer) — never
+    # not_eligible, which cannot be submitted. In clear for the statistics; the checks themselves are in the
+    # submission snapshot (values encrypted with the others).
+    eligibility_result: Mapped[str | None] = mapped_column(String(16))
+    # A reviewer's decisions on conditions the data could not decide: {"<index>": {met, by, at}}; their notes
+    # may name people, so they are encrypted (a JSON object index → note).
+    condition_decisions: Mapped[dict | None] = mapped_column(JSON)
+    condition_notes_encrypted: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -117,6 +125,13 @@ class Application(IdMixin, TimestampMixin, db.Model):
     matter: Mapped[Matter | None] = relationship(
         primaryjoin="foreign(Application.matter_code) == Matter.code", viewonly=True)
     citizen: Mapped[Citizen] = relationship(viewonly=True)
+
+    @property
+    def conditions_to_decide(self) -> list[int]:
+        """Indices of conditions submitted as `unknown` for the reviewer to decide, not yet decided."""
+        checks = ((self.submission or {}).get("eligibility") or {}).get("conditions") or []
+        decided = self.condition_decisions or {}
+        return [c["index"] for c in checks if c.get("result") == "unknown" and str(c["index"]) not in decided]
 
     @property
     def status_label(self) -> str:

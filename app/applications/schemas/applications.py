@@ -157,6 +157,62 @@ class ConsentPageSchema(PageSchema):
     items = fields.List(fields.Nested(ConsentReceiptSchema), required=True)
 
 
+ELIGIBILITY_RESULTS = ("eligible", "not_eligible", "unknown")
+CONDITION_RESULTS = ("met", "not_met", "unknown", "not_checked")
+FACT_STATUSES = ("ok", "not_found", "failed", "timeout", "skipped", "not_consented", "not_fetched")
+
+
+class FactSourceSchema(ma.Schema):
+    connector = fields.String(required=True, allow_none=True)
+    bureau = fields.String(required=True, allow_none=True)
+    trust_level = fields.String(required=True, allow_none=True)
+    source_updated_at = fields.String(required=True, allow_none=True)
+    fetched_at = fields.String(required=True, allow_none=True)
+
+
+class ConditionFactSchema(ma.Schema):
+    """One datum a condition used: the element, how it was derived, its value, status and provenance."""
+
+    element = fields.String(required=True)
+    label = fields.String(required=True)
+    derive = fields.String(required=True, allow_none=True, validate=OneOf(("age", "years_since")),
+                           metadata={"description": "age / years_since: the value is the derived integer"})
+    value = fields.Raw(allow_none=True, metadata={"description": "the value compared (absent where the stored "
+                       "pre-check keeps no values; never an identity number)"})
+    status = fields.String(required=True, validate=OneOf(FACT_STATUSES), metadata={
+        "description": "the prefill's field status, or not_consented / not_fetched"})
+    source = fields.Nested(FactSourceSchema, required=True, allow_none=True)
+
+
+class ConditionDecisionSchema(ma.Schema):
+    met = fields.Boolean(required=True)
+    by = fields.String(required=True, validate=OneOf(("reviewer",)))
+    at = fields.String(required=True)
+    note = fields.String(allow_none=True, metadata={"description": "the reviewer's note (applicant and department)"})
+
+
+class ConditionCheckResultSchema(ma.Schema):
+    index = fields.Integer(required=True, metadata={"description": "the condition's place in the guide's list"})
+    text = fields.String(required=True)
+    checked = fields.Boolean(required=True, metadata={"description": "false: a text-only condition, not checked"})
+    result = fields.String(required=True, validate=OneOf(CONDITION_RESULTS), metadata={
+        "description": "met, not_met, unknown (the data to decide it was not at hand), not_checked (text only)"})
+    reviewer_may_decide = fields.Boolean(required=True, metadata={
+        "description": "an unknown result may be submitted, for the reviewer to decide"})
+    reason = fields.String(allow_none=True, metadata={"description": "why, in Chinese (quotes the values)"})
+    facts = fields.List(fields.Nested(ConditionFactSchema), required=True)
+    decision = fields.Nested(ConditionDecisionSchema, allow_none=True, metadata={
+        "description": "a reviewer's decision on an unknown condition (after submission)"})
+
+
+class EligibilitySchema(ma.Schema):
+    """智能预审: the matter's conditions over the prefilled data."""
+
+    result = fields.String(required=True, validate=OneOf(ELIGIBILITY_RESULTS), metadata={
+        "description": "not_eligible if any condition is not_met; else unknown if any is unknown; else eligible"})
+    conditions = fields.List(fields.Nested(ConditionCheckResultSchema), required=True)
+
+
 class PrefillResultSchema(ma.Schema):
     """Per-field values with provenance, per-material status, and whether no upload is needed."""
 
@@ -167,6 +223,8 @@ class PrefillResultSchema(ma.Schema):
     materials = fields.List(fields.Nested(MaterialStatusSchema), required=True)
     zero_material = fields.Boolean(required=True,
                                    metadata={"description": "no required material needs an upload or a visit"})
+    eligibility = fields.Nested(EligibilitySchema, required=True, metadata={
+        "description": "智能预审: each condition met / not_met / unknown with the values and provenance used"})
     prefilled_at = fields.AwareDateTime(required=True)
 
 
@@ -193,6 +251,11 @@ class SubmittedSchema(ma.Schema):
                           data_key="fields", attribute="fields")
     form = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), required=True)
     materials = fields.List(fields.Nested(MaterialStatusSchema), required=True)
+    eligibility = fields.Nested(EligibilitySchema, required=True, allow_none=True, metadata={
+        "description": "the pre-check as submitted, with reviewers' decisions on unknown conditions (null for "
+                       "applications submitted before pre-checks)"})
+    conditions_to_decide = fields.List(fields.Integer(), required=True, metadata={
+        "description": "indices of unknown conditions still waiting for the reviewer's decision"})
 
 
 class DeliverySchema(ma.Schema):
@@ -293,7 +356,8 @@ class DataAccessViewSchema(ma.Schema):
     matter_code = fields.String(required=True, allow_none=True)
     matter_name = fields.String(required=True, allow_none=True)
     purpose = fields.String(required=True)
-    acting_user = fields.String(required=True, validate=OneOf(("citizen", "agent")))
+    acting_user = fields.String(required=True, validate=OneOf(("citizen", "agent", "system")), metadata={
+        "description": "citizen, agent (帮办代办), or system (the 免申即享 check the citizen opted in to)"})
     outcome = fields.String(required=True, validate=OneOf(("ok", "not_found", "failed", "timeout")))
 
 
@@ -349,6 +413,8 @@ class BundlePrefillChildSchema(ma.Schema):
     matter_code = fields.String(required=True)
     materials = fields.List(fields.Nested(MaterialStatusSchema), required=True)
     zero_material = fields.Boolean(required=True)
+    eligibility = fields.Nested(EligibilitySchema, required=True, metadata={
+        "description": "智能预审 of this child's matter"})
 
 
 class BundlePrefillSchema(ma.Schema):
@@ -357,6 +423,8 @@ class BundlePrefillSchema(ma.Schema):
                           data_key="fields", attribute="fields")
     children = fields.List(fields.Nested(BundlePrefillChildSchema), required=True)
     zero_material = fields.Boolean(required=True, metadata={"description": "true when every child is"})
+    eligibility_result = fields.String(required=True, validate=OneOf(ELIGIBILITY_RESULTS), metadata={
+        "description": "not_eligible when a child is (the bundle cannot be submitted), else unknown or eligible"})
 
 
 class BundleFormAnswerSchema(ma.Schema):
@@ -370,3 +438,49 @@ class BundleSubmitAnswerSchema(ma.Schema):
     id = fields.String(required=True)
     status = fields.String(required=True, validate=OneOf(BUNDLE_STATUSES))
     children = fields.List(fields.Nested(SubmitAnswerSchema), required=True)
+
+
+# ---------------------------------------------------------------------------------------------- 免申即享
+
+
+class ProactiveMatterSchema(ma.Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    elements = fields.List(fields.String(), required=True,
+                           metadata={"description": "the elements its conditions read (asked of the bureaus)"})
+
+
+class ProactiveOfferSchema(ma.Schema):
+    """What a citizen may opt in to."""
+
+    matters = fields.List(fields.Nested(ProactiveMatterSchema), required=True)
+    purpose = fields.String(required=True, metadata={"description": "the purpose text to consent to"})
+
+
+class ProactiveOptInBodySchema(RequestSchema):
+    matter_codes = fields.List(Code(), required=True, validate=Length(min=1, max=20), metadata={
+        "description": "proactive matters (GET /api/v1/me/proactive/offer); any other → 422 `not_proactive`",
+        "uniqueItems": True})
+    elements = fields.List(fields.String(validate=Length(min=1, max=100)), required=True, validate=Length(max=200),
+                           metadata={"description": "exactly the union of the chosen matters' `elements`"})
+    purpose = fields.String(required=True, validate=Length(min=1, max=500),
+                            metadata={"description": "exactly the offer's `purpose`"})
+
+
+class ProactiveOptInSchema(ma.Schema):
+    """A 免申即享 consent receipt."""
+
+    id = fields.String(required=True)
+    matter_codes = fields.List(fields.String(), required=True)
+    elements = fields.List(fields.String(), required=True)
+    purpose = fields.String(required=True)
+    status = fields.String(required=True, validate=OneOf(RECEIPT_STATUSES))
+    granted_at = fields.AwareDateTime(required=True)
+    withdrawn_at = fields.AwareDateTime(required=True, allow_none=True)
+    superseded_at = fields.AwareDateTime(required=True, allow_none=True)
+    last_evaluated_at = fields.AwareDateTime(required=True, allow_none=True,
+                                             metadata={"description": "when the data was last checked under it"})
+
+
+class ProactiveOptInPageSchema(PageSchema):
+    items = fields.List(fields.Nested(ProactiveOptInSchema), required=True)

@@ -7,6 +7,7 @@ from marshmallow import fields
 from marshmallow.validate import Length, OneOf
 
 from app.applications.models import APPLICATION_STATUSES
+from app.web.jsontypes import JsonBoolean
 from app.web.schemas import Code, PageQuerySchema, PageSchema, RequestSchema, UtcDateTime
 
 AUTHORISATION_STATUSES = ("active", "expired", "revoked")
@@ -65,6 +66,13 @@ class ApproveBodySchema(RequestSchema):
 class RejectBodySchema(RequestSchema):
     reason = fields.String(required=True, validate=Length(min=1, max=1000),
                            metadata={"description": "told to the applicant (法定理由)"})
+
+
+class ConditionDecisionBodySchema(RequestSchema):
+    met = JsonBoolean(required=True, metadata={"description": "whether the applicant meets the condition"})
+    note = fields.String(validate=Length(min=1, max=1000), metadata={
+        "description": "what the decision rests on (e.g. the document seen); kept encrypted, shown to the "
+                       "applicant and the department"})
 
 
 class RecipientSchema(RequestSchema):

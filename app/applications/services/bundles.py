@@ -170,10 +170,19 @@ def prefill(row: BundleApplication, citizen: Citizen, *, request_id: str) -> dic
         "bundle_application_id": row.id,
         "fields": fields,
         "children": [{"id": answer["application_id"], "matter_code": child.matter_code,
-                      "materials": answer["materials"], "zero_material": answer["zero_material"]}
+                      "materials": answer["materials"], "zero_material": answer["zero_material"],
+                      "eligibility": answer["eligibility"]}
                      for child, answer in zip(kids, result, strict=True)],
         "zero_material": all(answer["zero_material"] for answer in result),
+        # 智能预审 of the whole: one child not eligible makes the bundle so (its submission would be refused).
+        "eligibility_result": _overall([answer["eligibility"]["result"] for answer in result]),
     }
+
+
+def _overall(results: list[str]) -> str:
+    if "not_eligible" in results:
+        return "not_eligible"
+    return "unknown" if "unknown" in results else "eligible"
 
 
 def update_form(row: BundleApplication, actor: Actor, fields: Mapping[str, Any]) -> dict:

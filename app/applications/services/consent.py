@@ -38,8 +38,8 @@ class ConsentMismatch(ValidationFailed):
 
 def shared_elements(matter: Matter) -> list[str]:
     """The data elements the prefill fetches, in first-use order: those of the matter's `shared_data` options,
-    and those of its `e_licence` options (the licence's data comes from the issuing bureau's connector) except
-    the name and ID number a bound real name already holds."""
+    those of its `e_licence` options (the licence's data comes from the issuing bureau's connector) and those
+    its conditions read, except the name and ID number a bound real name already holds."""
     seen: dict[str, None] = {}
     for material in matter.materials:
         for option in material.evidence:
@@ -47,6 +47,11 @@ def shared_elements(matter: Matter) -> list[str]:
                 for name in option.get("elements", ()):
                     if option["type"] == "shared_data" or name not in materials.REAL_NAME_ELEMENTS:
                         seen.setdefault(name, None)
+    # The pre-check (智能预审) reads what the matter's conditions name: fetched with the rest, under the same
+    # consent — except the name and ID number, which the identity proven by face already holds.
+    for name in matter.condition_elements:
+        if name not in materials.REAL_NAME_ELEMENTS:
+            seen.setdefault(name, None)
     return list(seen)
 
 
@@ -65,7 +70,7 @@ def purpose_for(matter: Matter) -> str:
     """The purpose text the citizen consents to and every call carries (in Chinese, naming the matter)."""
     return (
         f"办理“{matter.name}”(事项编码 {matter.code}):向数据提供部门查询申请材料所需的数据,"
-        "用于预填申请表和核验申请材料"
+        "用于预填申请表、核验申请材料和受理条件(智能预审)"
     )
 
 

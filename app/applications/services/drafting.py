@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Citizen
 from app.applications.models import Application
-from app.applications.services import consent, lifecycle, materials, state
+from app.applications.services import consent, eligibility, lifecycle, materials, state
 from app.applications.services.lifecycle import Actor
 from app.catalogue import services as catalogue
 from app.catalogue.models import Matter
@@ -123,6 +123,8 @@ def detail_view(application: Application) -> ApplicationRead:
             "fields": fields,
             "materials": materials_now,
             "zero_material": materials.zero_material(matter, materials_now),
+            # Worked out again from the stored values: the same rules, the same data, today's date for ages.
+            "eligibility": eligibility.evaluate(matter, fields, citizen),
             "prefilled_at": application.prefilled_at,
         }
     required = consent.consent_required(matter)
@@ -136,6 +138,8 @@ def detail_view(application: Application) -> ApplicationRead:
             "fields": {name: {**meta, "value": values.get(name)} for name, meta in frozen["fields"].items()},
             "form": {name: values.get(name) for name in frozen["form_fields"]},
             "materials": frozen["materials"],
+            "eligibility": state.submitted_eligibility(application, values),
+            "conditions_to_decide": application.conditions_to_decide,
         }
     delivery = dict(application.delivery) if application.delivery else None
     if delivery and application.delivery_address_encrypted:

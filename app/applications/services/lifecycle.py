@@ -155,6 +155,7 @@ ACTION_LABELS = {
     "accept": "受理",
     "request_supplement": "要求补正",
     "resubmit": "补正后重新提交",
+    "decide_condition": "判定受理条件",
     "approve": "办结",
     "reject": "作出不予受理或不予许可决定",
     "deliver": "送达",

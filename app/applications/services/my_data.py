@@ -57,8 +57,8 @@ def _citizen_item(record: DataAccessRecord, matter_code: str | None, matter_name
         "matter_name": matter_name,
         "purpose": record.purpose,
         # A staff actor is an agent acting on the citizen's behalf (帮办代办); the citizen sees the role, not
-        # the staff id.
-        "acting_user": "citizen" if kind == "citizen" else "agent",
+        # the staff id. `system` is the 免申即享 job acting on the citizen's opt-in.
+        "acting_user": kind if kind in ("citizen", "system") else "agent",
         "outcome": record.outcome,
     }
 

@@ -98,3 +98,18 @@ def supplement_due_message(application, matter_name: str | None) -> dict:
         "thing5": {"value": thing(f"尚有{items}项待补正,请尽快补正后重新提交" if items else "请尽快补正后重新提交",
                                   "请尽快补正后重新提交")},
     }
+
+
+ELIGIBLE_LABEL = "可申请"
+
+
+def proactive_message(application, matter_name: str | None) -> dict:
+    """Template data telling a citizen who opted in (免申即享) that they meet a matter's conditions; the draft's
+    number leads to it (no name, no value of their data)."""
+    return {
+        "thing1": {"value": thing(matter_name, DEFAULT_MATTER_NAME)},
+        "phrase2": {"value": ELIGIBLE_LABEL[:PHRASE_MAX]},
+        "time3": {"value": utcnow().astimezone(CHINA_TIME).strftime("%Y年%m月%d日 %H:%M")},
+        "character_string4": {"value": str(application.id)[:CHARACTER_STRING_MAX]},
+        "thing5": {"value": thing("您已符合条件,申请草稿已备好", "申请草稿已备好")},
+    }

@@ -22,7 +22,7 @@ from app.accounts.models import Citizen
 from app.applications.models import (
     Application,
 )
-from app.applications.services import consent, lifecycle, materials, state
+from app.applications.services import consent, eligibility, lifecycle, materials, state
 from app.applications.services.lifecycle import Actor
 from app.catalogue import services as catalogue
 from app.catalogue.models import Matter
@@ -101,7 +101,7 @@ def prefill_many(drafts: Sequence[Application], citizen: Citizen, *, request_id:
                                                           application_id=context.application_id))
             fetched = {name: _field(result.fields[name]) for name in union}
             for application, matter, needed, _ in plans:
-                _raise_if_blocked(application, actor, matter, {name: fetched[name] for name in needed})
+                _raise_if_blocked(application, actor, matter, {name: fetched[name] for name in needed}, citizen)
         for application, matter, needed, _ in plans:
             fields = {name: fetched[name] for name in needed}
             statuses = state.current_materials(application, matter, citizen, fields)
@@ -112,7 +112,9 @@ def prefill_many(drafts: Sequence[Application], citizen: Citizen, *, request_id:
                 "fields": fields,
                 "materials": statuses,
                 "zero_material": materials.zero_material(matter, statuses),
-                "prefilled_at": _store(application, actor, fields),
+                # 智能预审: the conditions over what was just fetched, with the values and provenance they used.
+                "eligibility": (checked := eligibility.evaluate(matter, fields, citizen)),
+                "prefilled_at": _store(application, actor, fields, checked),
             })
         db.session.commit()
     return answers
@@ -137,7 +139,8 @@ def _field(result: FieldResult) -> dict:
     return {**result.to_dict(), "error": result.error}
 
 
-def _raise_if_blocked(application: Application, citizen: Citizen | Actor, matter: Matter, fields: dict) -> None:
+def _raise_if_blocked(application: Application, citizen: Citizen | Actor, matter: Matter, fields: dict,
+                      person: Citizen) -> None:
     blocking = {name: fields[name] for name in consent.critical_elements(matter) if fields[name]["status"] != "ok"}
     if not blocking:
         return
@@ -158,10 +161,15 @@ def _raise_if_blocked(application: Application, citizen: Citizen | Actor, matter
         message = f"办理本事项必需的数据“{name}”暂时无法从{source}获取({label}),请稍后再试"
     else:
         message = f"{source}没有您的“{name}”记录({label}),本事项无法在线办理,请咨询办理部门"
-    raise PrefillBlocked(message, errors={"prefill": detail}, status_code=503 if upstream else 422)
+    # The pre-check still tells what the data that did come back decides (一次告知): a condition the citizen
+    # does not meet is worth knowing before trying again.
+    checked = eligibility.evaluate(matter, fields, person)
+    raise PrefillBlocked(message, errors={"prefill": detail, "eligibility": checked},
+                         status_code=503 if upstream else 422)
 
 
-def _store(application: Application, citizen: Citizen | Actor, fields: Mapping[str, dict]) -> datetime:
+def _store(application: Application, citizen: Citizen | Actor, fields: Mapping[str, dict], checked: dict
+           ) -> datetime:
     """Keep the prefill on the application: provenance in clear, values encrypted (they are personal data).
 
     Returns the time stored as `prefilled_at`; the caller commits.
@@ -173,5 +181,5 @@ def _store(application: Application, citizen: Citizen | Actor, fields: Mapping[s
     counts: dict[str, int] = {}
     for field in fields.values():
         counts[field["status"]] = counts.get(field["status"], 0) + 1
-    lifecycle.add_event(application, "prefilled", citizen, {"fields": counts})
+    lifecycle.add_event(application, "prefilled", citizen, {"fields": counts, "eligibility": checked["result"]})
     return prefilled_at

@@ -21,7 +21,7 @@ from app.extensions import db
 BATCH = 200
 SYSTEM = Actor("system")
 SNAPSHOT_COLUMNS = ("prefill_values_encrypted", "form_values_encrypted", "submission_values_encrypted",
-                    "delivery_address_encrypted")
+                    "delivery_address_encrypted", "condition_notes_encrypted")
 
 
 def _decided_before(cutoff: datetime):

@@ -21,7 +21,7 @@ from app.applications.services import lifecycle, state
 from app.applications.services.lifecycle import Actor
 from app.applications.workdays import TIMEZONE, work_calendar
 from app.catalogue import services as catalogue
-from app.errors import ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.modelbase import utcnow
 from app.pii import vault
@@ -75,8 +75,70 @@ def request_supplement(application: Application, reviewer: Actor, items: Sequenc
     return application
 
 
+class ConditionsUndecided(Conflict):
+    error, message = "conditions_undecided", "还有受理条件待人工判定,请先判定后再办结"
+
+
+class ConditionNotDecidable(Conflict):
+    error, message = "condition_not_decidable", "该受理条件无需或不能人工判定"
+
+
+DECIDING_STATUSES = ("submitted", "accepted", "resubmitted")
+
+
+def decide_condition(application: Application, reviewer: Actor, index: int, met: bool, note: str | None
+                     ) -> Application:
+    """A reviewer decides a condition the shared data left `unknown` and the matter lets a reviewer decide;
+    the decision (met or not, who, when) is on the timeline, its note (which may name people) encrypted.
+
+    404 for a condition the submission has no check for; 409 `condition_not_decidable` when it was not
+    submitted as unknown or was decided already; 409 `invalid_transition` once the application is decided.
+    """
+    if application.status not in DECIDING_STATUSES:
+        raise lifecycle.invalid_transition(application.status, "decide_condition")
+    checks = ((application.submission or {}).get("eligibility") or {}).get("conditions") or []
+    check = next((c for c in checks if c["index"] == index and c.get("checked")), None)
+    if check is None:
+        raise NotFound("该申请没有这条待核验的受理条件")
+    if index not in application.conditions_to_decide:
+        raise ConditionNotDecidable("该受理条件已由共享数据核验或已人工判定,不能再判定")
+    decisions = dict(application.condition_decisions or {})
+    decisions[str(index)] = {"met": met, "by": reviewer.ref, "at": utcnow().isoformat()}
+    notes = json.loads(vault().decrypt(application.condition_notes_encrypted)) \
+        if application.condition_notes_encrypted else {}
+    if note:
+        notes[str(index)] = note
+    # A conditional update, so of two reviewers deciding at once only one writes (as for transitions).
+    updated = db.session.execute(
+        sa.update(Application)
+        .where(Application.id == application.id, Application.revision == application.revision,
+               Application.status.in_(DECIDING_STATUSES))
+        .values(condition_decisions=decisions, revision=Application.revision + 1,
+                condition_notes_encrypted=vault().encrypt(json.dumps(notes, ensure_ascii=False)) if notes else None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if updated != 1:
+        db.session.rollback()
+        raise ConditionNotDecidable("申请刚被他人处理,请刷新后重试")
+    lifecycle.add_event(application, "condition_decided", reviewer,
+                        {"index": index, "met": met, "note": bool(note)})
+    db.session.commit()
+    db.session.refresh(application)
+    return application
+
+
 def approve(application: Application, reviewer: Actor, result: Mapping | None) -> Application:
-    """办结 with the result (a licence, certificate or decision); its number is generated when not given."""
+    """办结 with the result (a licence, certificate or decision); its number is generated when not given.
+
+    Not while a condition submitted as unknown waits for the reviewer's decision (409 `conditions_undecided`),
+    nor when one was decided not met (reject it instead)."""
+    pending = application.conditions_to_decide
+    if pending:
+        raise ConditionsUndecided(errors={"conditions": pending})
+    refused = [int(i) for i, d in (application.condition_decisions or {}).items() if not d.get("met")]
+    if refused:
+        raise ConditionsUndecided("有受理条件经人工判定为不符合,不能办结,请作出不予受理(驳回)决定",
+                                  error="conditions_not_met", errors={"conditions": sorted(refused)})
     matter = catalogue.get_matter(application.matter_code)
     now = utcnow()
     decided = {

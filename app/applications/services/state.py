@@ -34,7 +34,7 @@ from app.applications.models import (
     Application,
     ApplicationMaterial,
 )
-from app.applications.services import lifecycle, materials
+from app.applications.services import eligibility, lifecycle, materials
 from app.applications.services.lifecycle import Actor
 from app.catalogue import services as catalogue
 from app.catalogue.models import Matter
@@ -164,17 +164,19 @@ def prepare_submission(application: Application, actor: Actor) -> tuple[dict, di
     matter = catalogue.get_matter(application.matter_code)
     detail = checked_for_submission(application, matter, citizen_of(application), actor)
     now = utcnow()
-    snapshot, values = frozen(application, detail["materials"])
+    snapshot, values = frozen(application, detail["materials"], detail["eligibility"])
     zero = materials.zero_material(matter, detail["materials"])
     columns = {
         "submitted_at": now,
         "submission": snapshot,
         "submission_values_encrypted": vault().encrypt(json.dumps(values, ensure_ascii=False)),
         "zero_material": zero,
+        "eligibility_result": detail["eligibility"]["result"],
         **lifecycle.due_dates(now, matter.promised_time_limit_days, matter.legal_time_limit_days),
     }
     event = {"zero_material": zero, "face_verified": detail["face_verified"],
-             "materials": {item["code"]: item["status"] for item in detail["materials"]}}
+             "materials": {item["code"]: item["status"] for item in detail["materials"]},
+             "eligibility": detail["eligibility"]["result"], "conditions_to_decide": detail["conditions_to_decide"]}
     return columns, event
 
 
@@ -186,26 +188,62 @@ def checked_for_submission(application: Application, matter: Matter, citizen: Ci
             f"“{matter.name}”须本人刷脸核验,请先完成刷脸核验(有效期内提交);不使用人脸识别的可{_non_face(matter)}"
         )
     raise_if_locked(application, form_values(application))
+    # 智能预审, again, on what the stored prefill holds (a registry changed since is not looked at: what is
+    # submitted is what was checked); conditions come before materials, as nothing provided would help.
+    checked = eligibility.evaluate(matter, stored_fields(application), citizen)
+    try:
+        to_decide = eligibility.check_submittable(checked)
+    except (eligibility.ConditionsNotMet, eligibility.ConditionsUnverified) as refused:
+        # On the timeline (and so in the statistics: refusals for conditions), without values.
+        lifecycle.add_event(application, "conditions_refused", actor, {
+            "error": refused.error, "conditions": [c["index"] for c in refused.errors["conditions"]]})
+        db.session.commit()
+        raise
     statuses = current_materials(application, matter, citizen)
     todo = materials.missing(matter, statuses)
     if todo:
         raise MaterialsMissing(f"还有 {len(todo)} 项申请材料未提供", errors={"materials": todo})
-    return {"materials": statuses, "face_verified": face_ok}
+    return {"materials": statuses, "face_verified": face_ok, "eligibility": checked, "conditions_to_decide": to_decide}
 
 
 def _non_face(matter: Matter) -> str:
     return "委托帮办代办或到窗口办理" if not matter.non_face_path else "按办事指南的非刷脸方式办理"
 
 
-def frozen(application: Application, statuses: list[dict]) -> tuple[dict, dict]:
-    values = {**prefill_values(application), **form_values(application)}
+def frozen(application: Application, statuses: list[dict], checked: dict) -> tuple[dict, dict]:
+    """The snapshot (clear: provenance, material statuses, the pre-check without values) and the values to
+    encrypt (the fields', the form's, and the full pre-check under `eligibility.VALUES_KEY`)."""
+    values = {**prefill_values(application), **form_values(application), eligibility.VALUES_KEY: checked}
     snapshot = {
         "fields": application.prefill or {},
         "form_fields": sorted(form_values(application)),
         "materials": [jsonable(item) for item in statuses],
+        "eligibility": eligibility.without_values(checked),
         "frozen_at": utcnow().isoformat(),
     }
     return snapshot, values
+
+
+def submitted_eligibility(application: Application, values: Mapping[str, Any] | None = None) -> dict | None:
+    """The pre-check frozen at submission, with its values where they are kept (not after retention erased
+    them) and each reviewer decision; None for an application submitted before pre-checks."""
+    stored = (application.submission or {}).get("eligibility")
+    if stored is None:
+        return None
+    if values is None:
+        encrypted = application.submission_values_encrypted
+        values = json.loads(vault().decrypt(encrypted)) if encrypted else {}
+    checked = values.get(eligibility.VALUES_KEY) or stored
+    decisions = application.condition_decisions or {}
+    notes = json.loads(vault().decrypt(application.condition_notes_encrypted)) \
+        if application.condition_notes_encrypted else {}
+    conditions = []
+    for condition in checked["conditions"]:
+        decision = decisions.get(str(condition["index"]))
+        if decision is not None:
+            decision = {**decision, "by": "reviewer", "note": notes.get(str(condition["index"]))}
+        conditions.append({**condition, "decision": decision})
+    return {"result": checked["result"], "conditions": conditions}
 
 
 def submission_answer(application: Application) -> dict:

@@ -187,7 +187,7 @@ def resubmit(application: Application, actor: Actor) -> dict:
         raise lifecycle.invalid_transition(application.status, "resubmit")
     matter = catalogue.get_matter(application.matter_code)
     detail = state.checked_for_submission(application, matter, state.citizen_of(application), actor)
-    snapshot, values = state.frozen(application, detail["materials"])
+    snapshot, values = state.frozen(application, detail["materials"], detail["eligibility"])
     now = utcnow()
     paused_since = _last_event_time(application, "supplement_requested") or now
     columns = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 
 from app.console import admin_forms as forms
 from app.console.admin.labels import LABELS
@@ -72,7 +72,8 @@ def admin_dashboard():
     try:
         period = forms.period(values)
         since, until = period.get("from"), period.get("to")
-        applications = stats.application_stats(since=since, until=until)
+        applications = stats.application_stats(since=since, until=until,
+                                               target=current_app.config["FIRST_TIME_PASS_TARGET"])
         evaluations = stats.evaluation_stats(since=since, until=until)
         face = stats.face_stats(period, actor=actor(), request_id=request_id())
     except FormInvalid as invalid:

@@ -25,7 +25,7 @@ from app.console import review_forms as forms
 from app.console.forms import BEIJING, FormInvalid
 from app.console.review.labels import DONE_NOTICES, LABELS
 from app.console.views import bp, is_htmx, role
-from app.errors import ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from shared_data.elements import ELEMENTS
 
 # The review actions, in the order the detail page offers them, and the forms each has.
@@ -111,6 +111,7 @@ def detail_page(application: Application, status: int = 200, *, form: str | None
         form_fields=submitted.get("form") or read.form or {},
         promised=promised, promised_options=[(material["code"], material["name"]) for material in promised],
         promised_deadline=deadline(read.promised_due_on, decided), legal_deadline=deadline(read.legal_due_on, decided),
+        eligibility=submitted.get("eligibility"), to_decide=submitted.get("conditions_to_decide") or [],
         allowed=allowed, current_form=form, errors=errors or {}, values=request.form if form else {},
         conflict=conflict, notice=notice, **LABELS,
     ), status
@@ -143,7 +144,7 @@ def act(application_id: str, action: str, perform):
         return detail_page(application, 422, form=action, errors=invalid.errors)
     except ValidationFailed as error:  # the service's own check (mail without a recipient, a material not promised)
         return detail_page(application, 422, form=action, errors=forms.service_errors(error))
-    except lifecycle.InvalidTransition as error:  # the API's 409, its message naming the state and the action
+    except Conflict as error:  # the API's 409 (a wrong state, a condition undecided), its message saying why
         return detail_page(application, 409, conflict=error.message)
     return done(url_for("console.review_detail", application_id=application.id, done=action))
 
@@ -201,3 +202,16 @@ def review_promise_breach(application_id: str):
     """Record that a written promise (告知承诺) was found untrue."""
     return act(application_id, "promise_breach", lambda application: review.record_promise_breach(
         application, reviewer(), *forms.promise_breach(request.form)))
+
+
+@bp.post("/review/applications/<application_id>/conditions/<int:index>/decide")
+@role("reviewer")
+def review_decide_condition(application_id: str, index: int):
+    """Decide by hand a condition the shared data left unknown (智能预审), as the API's decide does."""
+    def perform(application):
+        met, note = forms.condition_decision(request.form)
+        try:
+            review.decide_condition(application, reviewer(), index, met, note)
+        except NotFound as missing:
+            raise FormInvalid({"form": missing.message}) from None
+    return act(application_id, "decide_condition", perform)

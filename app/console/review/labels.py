@@ -31,6 +31,8 @@ EVENT_LABELS = {
     "prefill_blocked": "自动填充受阻", "form_updated": "填写表单", "material_uploaded": "上传材料",
     "material_promised": "签署告知承诺", "material_deferred": "申请容缺", "promise_breach_recorded": "记录承诺不实",
     "evaluated": "好差评", "rectification_resolved": "整改完成", "rectification_unfixable": "无法整改",
+    "conditions_refused": "不符合受理条件,未能提交", "condition_decided": "人工判定受理条件",
+    "proactive_eligible": "免申即享:符合条件,已备好草稿",
     **{status: STATUS_LABELS[status] for status in APPLICATION_STATUSES if status != "draft"},
 }
 # What a timeline event's detail says, by key (others are shown by their key).
@@ -38,7 +40,8 @@ DETAIL_LABELS = {
     "items": "补正事项", "result": "办理结果", "method": "送达方式", "carrier": "快递公司",
     "tracking_number": "快递单号", "fee": "费用(元)", "grade": "评价等级", "material": "材料", "fields": "字段",
     "matter_version": "事项版本", "rectification": "整改编号", "elements": "数据项(个)", "zero_material": "零材料",
-    "face_verified": "已刷脸核验",
+    "face_verified": "已刷脸核验", "eligibility": "智能预审", "conditions_to_decide": "待人工判定的条件",
+    "conditions": "受理条件", "index": "条件序号", "met": "符合", "note": "有说明",
 }
 RECTIFICATION_STATUS_LABELS = RECTIFICATION_LABELS
 # The review actions a form stands for, as the service names them (lifecycle.TRANSITIONS), and the notice
@@ -49,12 +52,18 @@ DONE_NOTICES = {
     "reject": "已作出不予受理或不予许可决定,理由已告知申请人。", "deliver": "已送达。",
     "promise_breach": "已记录告知承诺不实:申请人今后不能再以告知承诺方式提交材料。",
     "resolved": "整改已完成。", "unfixable": "已记录无法整改及其原因。",
+    "decide_condition": "已记录对该受理条件的人工判定。",
 }
+# 智能预审: each condition's result, as reviewers read it.
+CONDITION_RESULT_LABELS = {"met": "符合", "not_met": "不符合", "unknown": "无法核验", "not_checked": "不核验(仅文字)"}
+ELIGIBILITY_LABELS = {"eligible": "符合全部受理条件", "not_eligible": "不符合受理条件",
+                      "unknown": "部分条件待人工判定"}
 
 assert set(MATERIAL_STATUS_LABELS) == set(MATERIAL_STATUSES) and set(VIA_LABELS) == set(MATERIAL_VIA)
 assert set(FIELD_STATUS_LABELS) == set(FIELD_STATUSES)
 
 LABELS = {
+    "condition_results": CONDITION_RESULT_LABELS, "eligibility_labels": ELIGIBILITY_LABELS,
     "status_labels": STATUS_LABELS, "material_statuses": MATERIAL_STATUS_LABELS, "vias": VIA_LABELS,
     "field_statuses": FIELD_STATUS_LABELS, "trust_levels": TRUST_LABELS, "actors": ACTOR_LABELS,
     "acting": ACTING_LABELS, "deliveries": DELIVERY_LABELS, "events": EVENT_LABELS, "details": DETAIL_LABELS,

@@ -14,7 +14,22 @@ from app.modelbase import IdMixin, UTCDateTime, utcnow
 RECEIPT_VERSION = 1
 
 
-class ConsentReceipt(IdMixin, db.Model):
+class ReceiptStatus:
+    """What a consent's state is: active until the citizen withdraws it or a newer one supersedes it (the
+    application's consent receipts, 免申即享 opt-ins); the class using it maps `withdrawn_at` and
+    `superseded_at`."""
+
+    @property
+    def status(self) -> str:
+        """active, withdrawn or superseded."""
+        if self.withdrawn_at is not None:
+            return "withdrawn"
+        if self.superseded_at is not None:
+            return "superseded"
+        return "active"
+
+
+class ConsentReceipt(ReceiptStatus, IdMixin, db.Model):
     """A citizen's consent: this application may fetch exactly these elements for this purpose."""
 
     __tablename__ = "consent_receipts"
@@ -32,12 +47,3 @@ class ConsentReceipt(IdMixin, db.Model):
     # Set when a newer consent for the same application replaced this one.
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=RECEIPT_VERSION)
-
-    @property
-    def status(self) -> str:
-        """active, withdrawn or superseded."""
-        if self.withdrawn_at is not None:
-            return "withdrawn"
-        if self.superseded_at is not None:
-            return "superseded"
-        return "active"

@@ -13,11 +13,12 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.applications.models.consent import ReceiptStatus
 from app.extensions import db
 from app.modelbase import IdMixin, UTCDateTime, utcnow
 
 
-class ProactiveOptIn(IdMixin, db.Model):
+class ProactiveOptIn(ReceiptStatus, IdMixin, db.Model):
     """A citizen's 免申即享 consent: these matters, these elements, this purpose, until withdrawn."""
 
     __tablename__ = "proactive_opt_ins"
@@ -33,15 +34,6 @@ class ProactiveOptIn(IdMixin, db.Model):
     # Set when a newer opt-in of the same citizen replaced this one.
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-    @property
-    def status(self) -> str:
-        """active, withdrawn or superseded."""
-        if self.withdrawn_at is not None:
-            return "withdrawn"
-        if self.superseded_at is not None:
-            return "superseded"
-        return "active"
 
 
 class ProactiveNotice(IdMixin, db.Model):

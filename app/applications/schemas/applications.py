@@ -140,16 +140,21 @@ class DraftSchema(ApplicationSummarySchema):
     consent_required = fields.Nested(ConsentRequiredSchema, required=True)
 
 
-class ConsentReceiptSchema(ma.Schema):
+class ReceiptFieldsSchema(ma.Schema):
+    """What every consent shows: what it allows, and its state (ReceiptStatus)."""
+
     id = fields.String(required=True)
-    application_id = fields.String(required=True)
-    matter_code = fields.String(required=True)
     elements = fields.List(fields.String(), required=True)
     purpose = fields.String(required=True)
     status = fields.String(required=True, validate=OneOf(RECEIPT_STATUSES))
     granted_at = fields.AwareDateTime(required=True)
     withdrawn_at = fields.AwareDateTime(required=True, allow_none=True)
     superseded_at = fields.AwareDateTime(required=True, allow_none=True)
+
+
+class ConsentReceiptSchema(ReceiptFieldsSchema):
+    application_id = fields.String(required=True)
+    matter_code = fields.String(required=True)
     version = fields.Integer(required=True, metadata={"description": "the receipt format's version"})
 
 
@@ -467,17 +472,10 @@ class ProactiveOptInBodySchema(RequestSchema):
                             metadata={"description": "exactly the offer's `purpose`"})
 
 
-class ProactiveOptInSchema(ma.Schema):
+class ProactiveOptInSchema(ReceiptFieldsSchema):
     """A 免申即享 consent receipt."""
 
-    id = fields.String(required=True)
     matter_codes = fields.List(fields.String(), required=True)
-    elements = fields.List(fields.String(), required=True)
-    purpose = fields.String(required=True)
-    status = fields.String(required=True, validate=OneOf(RECEIPT_STATUSES))
-    granted_at = fields.AwareDateTime(required=True)
-    withdrawn_at = fields.AwareDateTime(required=True, allow_none=True)
-    superseded_at = fields.AwareDateTime(required=True, allow_none=True)
     last_evaluated_at = fields.AwareDateTime(required=True, allow_none=True,
                                              metadata={"description": "when the data was last checked under it"})
 
